@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
 )
 
 // Request and Response are API Gateway's payload 2.0 types.
@@ -123,7 +124,7 @@ func (r *Router) ErrorResponse(ctx context.Context, req Request, err error) Resp
 
 // Classify maps an error to its HTTP status, error body and extra headers.
 // The mapping is the one documented in the README:
-//   - invalid input (StatusError, invalid IDs or requests): its 4xx
+//   - invalid input (StatusError, invalid IDs or requests): its 4xx, or 400
 //   - Okta 404: 404; Okta 429: 429 with Retry-After
 //   - Okta 401/403: 502, since our credentials are wrong, not the caller's
 //   - Okta 5xx, connection failures: 502; timeouts: 504
@@ -142,7 +143,7 @@ func Classify(err error) (int, ErrorBody, map[string]string) {
 	case errors.As(err, &statusErr):
 		body.Message, body.Details = statusErr.Message, statusErr.Details
 		return statusErr.Status, body, nil
-	case errors.Is(err, okta.ErrInvalidArgument):
+	case errors.Is(err, okta.ErrInvalidArgument), errors.Is(err, revocation.ErrInvalid):
 		body.Message = err.Error()
 		return http.StatusBadRequest, body, nil
 	case okta.IsNotFound(err):
