@@ -238,7 +238,10 @@ func TestExecute(t *testing.T) {
 			name: "user: 429 stops at the first client", req: Request{UserID: "00uAlice"},
 			fail:       map[Op]error{OpRevokeUserClientTokens: errRateLimit},
 			wantStatus: StatusFailed, wantActive: 4,
-			wantErr: func(err error) bool { reset, ok := okta.RateLimitReset(err); return ok && reset.Equal(errRateLimit.RateLimitReset) },
+			wantErr: func(err error) bool {
+				reset, ok := okta.RateLimitReset(err)
+				return ok && reset.Equal(errRateLimit.RateLimitReset)
+			},
 			wantOps: []Op{OpListUserClients, OpRevokeUserClientTokens},
 		},
 		{
