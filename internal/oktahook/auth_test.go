@@ -1,0 +1,195 @@
+package oktahook
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeSecrets is an in-memory SecretReader with a stale cache: reads return
+// the cached versions until Invalidate copies the store's.
+type fakeSecrets struct {
+	mu                   sync.Mutex
+	current, previous    string // cached
+	storeCur, storePrev  string // what the store holds
+	hasPrevious          bool
+	currentErr, prevErr  error
+	invalidations, reads int
+}
+
+func newFakeSecrets(current, previous string) *fakeSecrets {
+	return &fakeSecrets{current: current, previous: previous, storeCur: current, storePrev: previous, hasPrevious: previous != ""}
+}
+
+func (f *fakeSecrets) Current(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	return f.current, f.currentErr
+}
+
+func (f *fakeSecrets) Previous(context.Context) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	return f.previous, f.hasPrevious, f.prevErr
+}
+
+func (f *fakeSecrets) Invalidate() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.invalidations++
+	f.current, f.previous = f.storeCur, f.storePrev
+	f.hasPrevious = f.previous != ""
+}
+
+// rotate puts a new current version in the store, without touching the cache.
+func (f *fakeSecrets) rotate(next string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.storeCur, f.storePrev = next, f.storeCur
+}
+
+const (
+	secretA = "Basic c2VjcmV0LWE6cGFzc3dvcmQ=" // the current hook secret
+	secretB = "previous-secret-b"              // the previous version
+)
+
+func TestAuthenticate(t *testing.T) {
+	errRead := errors.New("secrets manager: throttled")
+	tests := []struct {
+		name         string
+		header       string
+		headers      map[string]string
+		secrets      *fakeSecrets
+		wantErr      error // nil = authenticated
+		wantOtherErr string
+	}{
+		{name: "current", headers: map[string]string{"authorization": secretA}, secrets: newFakeSecrets(secretA, "")},
+		{name: "header name case-insensitive", headers: map[string]string{"AUTHORIZATION": secretA}, secrets: newFakeSecrets(secretA, "")},
+		{name: "previous during rotation", headers: map[string]string{"authorization": secretB}, secrets: newFakeSecrets(secretA, secretB)},
+		{name: "custom header", header: "X-Okta-Hook-Key", headers: map[string]string{"x-okta-hook-key": secretA}, secrets: newFakeSecrets(secretA, "")},
+		{name: "custom header, secret in authorization", header: "X-Okta-Hook-Key", headers: map[string]string{"authorization": secretA}, secrets: newFakeSecrets(secretA, ""), wantErr: ErrUnauthenticated},
+		{name: "missing", headers: map[string]string{"content-type": "application/json"}, secrets: newFakeSecrets(secretA, ""), wantErr: ErrUnauthenticated},
+		{name: "nil headers", headers: nil, secrets: newFakeSecrets(secretA, ""), wantErr: ErrUnauthenticated},
+		{name: "empty value", headers: map[string]string{"authorization": ""}, secrets: newFakeSecrets(secretA, ""), wantErr: ErrUnauthenticated},
+		{name: "wrong", headers: map[string]string{"authorization": "Basic guess"}, secrets: newFakeSecrets(secretA, secretB), wantErr: ErrUnauthenticated},
+		{name: "prefix of the secret", headers: map[string]string{"authorization": secretA[:10]}, secrets: newFakeSecrets(secretA, ""), wantErr: ErrUnauthenticated},
+		{name: "secret plus suffix", headers: map[string]string{"authorization": secretA + " "}, secrets: newFakeSecrets(secretA, ""), wantErr: ErrUnauthenticated},
+		{name: "case differs", headers: map[string]string{"authorization": strings.ToLower(secretA)}, secrets: newFakeSecrets(secretA, ""), wantErr: ErrUnauthenticated},
+		{name: "previous version absent", headers: map[string]string{"authorization": secretB}, secrets: newFakeSecrets(secretA, ""), wantErr: ErrUnauthenticated},
+		{
+			name: "empty secret never matches", headers: map[string]string{"authorization": "x"},
+			secrets: newFakeSecrets("", ""), wantErr: ErrEmptySecret,
+		},
+		{
+			name: "current unreadable", headers: map[string]string{"authorization": secretA},
+			secrets: func() *fakeSecrets { s := newFakeSecrets(secretA, ""); s.currentErr = errRead; return s }(),
+			wantErr: errRead, wantOtherErr: "read hook secret",
+		},
+		{
+			name: "previous unreadable after mismatch", headers: map[string]string{"authorization": secretB},
+			secrets: func() *fakeSecrets { s := newFakeSecrets(secretA, ""); s.prevErr = errRead; return s }(),
+			wantErr: errRead, wantOtherErr: "read previous hook secret",
+		},
+		{
+			name: "current matches, previous unreadable", headers: map[string]string{"authorization": secretA},
+			secrets: func() *fakeSecrets { s := newFakeSecrets(secretA, ""); s.prevErr = errRead; return s }(),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			header := tt.header
+			if header == "" {
+				header = DefaultAuthHeader
+			}
+			a := NewAuthenticator(header, tt.secrets)
+			err := a.Authenticate(context.Background(), tt.headers)
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Authenticate: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr != ErrUnauthenticated && errors.Is(err, ErrUnauthenticated) {
+				t.Errorf("server-side failure %v reported as the caller's fault", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantOtherErr) {
+				t.Errorf("error %q does not contain %q", err, tt.wantOtherErr)
+			}
+			for _, s := range []string{secretA, secretB} {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q contains a secret", err)
+				}
+			}
+		})
+	}
+}
+
+func TestAuthenticatePicksUpRotationBeforeTTL(t *testing.T) {
+	s := newFakeSecrets(secretA, "")
+	a := NewAuthenticator(DefaultAuthHeader, s)
+	clock := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	a.now = func() time.Time { return clock }
+	ctx := context.Background()
+
+	s.rotate("new-secret-c")
+	// Okta already sends the new value; the cache still holds the old one.
+	if err := a.Authenticate(ctx, map[string]string{"authorization": "new-secret-c"}); err != nil {
+		t.Fatalf("rotated secret rejected: %v", err)
+	}
+	if s.invalidations != 1 {
+		t.Fatalf("invalidations = %d, want 1", s.invalidations)
+	}
+	// The old value is now AWSPREVIOUS and still accepted.
+	if err := a.Authenticate(ctx, map[string]string{"authorization": secretA}); err != nil {
+		t.Fatalf("previous secret rejected: %v", err)
+	}
+
+	// Wrong guesses re-read the store at most once per interval.
+	clock = clock.Add(time.Minute)
+	for range 5 {
+		if err := a.Authenticate(ctx, map[string]string{"authorization": "guess"}); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("guess: %v", err)
+		}
+	}
+	if s.invalidations != 2 {
+		t.Fatalf("invalidations = %d after 5 guesses, want 2", s.invalidations)
+	}
+	clock = clock.Add(DefaultRefreshInterval)
+	_ = a.Authenticate(ctx, map[string]string{"authorization": "guess"})
+	if s.invalidations != 3 {
+		t.Fatalf("invalidations = %d after the interval, want 3", s.invalidations)
+	}
+	// A missing header never touches the store.
+	reads := s.reads
+	_ = a.Authenticate(ctx, map[string]string{})
+	if s.reads != reads {
+		t.Errorf("missing header read the secret")
+	}
+}
+
+func TestEqual(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"x", "x", true},
+		{"", "", true},
+		{"x", "y", false},
+		{"x", "xx", false},
+		{secretA, secretA, true},
+		{secretA, secretB, false},
+	}
+	for _, tt := range tests {
+		if got := equal(tt.a, tt.b); got != tt.want {
+			t.Errorf("equal(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
