@@ -1,0 +1,265 @@
+// Package oktahook is the okta-hook Lambda function: it answers Okta's
+// event hook calls (API Gateway HTTP API, payload 2.0) on GET and POST
+// /hooks/okta, turns the delivered events into revocation requests and
+// queues them. It never calls Okta.
+//
+// Okta waits 3 seconds, retries once on 5xx or a timeout and never on 4xx.
+// So the handler answers 200 only when every request is queued, 5xx when
+// queueing failed (after logging the whole delivery for replay), and 4xx only
+// for calls that will never succeed.
+package oktahook
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/httpapi"
+	hook "github.com/okta-token-revoker/okta-token-revoker/internal/oktahook"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+)
+
+// Publisher queues messages; *queue.Publisher implements it. Publish returns
+// nil only when every message was accepted.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []queue.Message) error
+}
+
+// maxChallengeLength bounds the verification challenge echoed back. Okta's
+// are a few dozen characters.
+const maxChallengeLength = 1024
+
+// Handler serves Okta's calls. It is safe for concurrent use.
+type Handler struct {
+	auth           *hook.Authenticator
+	policy         *revocation.Policy
+	publisher      Publisher
+	logger         *slog.Logger
+	maxBodyBytes   int
+	enqueueTimeout time.Duration
+}
+
+// New returns a Handler. secrets supplies the hook secret (a
+// *secrets.Cache of cfg.SecretARN), publisher queues to cfg.QueueURL.
+func New(cfg Config, secrets hook.SecretReader, publisher Publisher, logger *slog.Logger) (*Handler, error) {
+	policy, err := revocation.NewPolicy(cfg.EventTypes)
+	if err != nil {
+		return nil, fmt.Errorf("event types: %w", err)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.EnqueueTimeout <= 0 {
+		cfg.EnqueueTimeout = DefaultEnqueueTimeout
+	}
+	if cfg.AuthHeader == "" {
+		cfg.AuthHeader = hook.DefaultAuthHeader
+	}
+	return &Handler{
+		auth:           hook.NewAuthenticator(cfg.AuthHeader, secrets),
+		policy:         policy,
+		publisher:      publisher,
+		logger:         logger,
+		maxBodyBytes:   cfg.MaxBodyBytes,
+		enqueueTimeout: cfg.EnqueueTimeout,
+	}, nil
+}
+
+// Handle is the Lambda handler. It never returns an error: every outcome is
+// an HTTP answer, since API Gateway would turn an error into an opaque 500.
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	log := h.logger.With(slog.String("apiRequestId", req.RequestContext.RequestID))
+	method := req.RequestContext.HTTP.Method
+	if method != http.MethodGet && method != http.MethodPost {
+		resp := errorResponse(req, http.StatusMethodNotAllowed, "method not allowed")
+		resp.Headers["Allow"] = "GET, POST"
+		log.InfoContext(ctx, "hook call rejected", slog.String("method", method), slog.Int("status", resp.StatusCode))
+		return resp, nil
+	}
+
+	// Authentication comes first for every method, so unauthenticated callers
+	// learn nothing about bodies or challenges.
+	if err := h.auth.Authenticate(ctx, req.Headers); err != nil {
+		if errors.Is(err, hook.ErrUnauthenticated) {
+			_, present := hook.Header(req.Headers, h.auth.HeaderName())
+			log.WarnContext(ctx, "hook call rejected: unauthenticated",
+				slog.String("method", method),
+				slog.String("sourceIp", req.RequestContext.HTTP.SourceIP),
+				slog.String("authHeader", h.auth.HeaderName()),
+				slog.Bool("authHeaderPresent", present))
+			return errorResponse(req, http.StatusUnauthorized, "unauthorized"), nil
+		}
+		// Okta retries a 5xx once; a 401 would drop the delivery.
+		log.ErrorContext(ctx, "cannot authenticate hook call: hook secret unavailable",
+			slog.String("method", method), slog.String("error", err.Error()))
+		return errorResponse(req, http.StatusServiceUnavailable, "service unavailable"), nil
+	}
+
+	if method == http.MethodGet {
+		return h.verify(ctx, log, req), nil
+	}
+	return h.deliver(ctx, log, req), nil
+}
+
+// verify answers Okta's one-time verification GET.
+func (h *Handler) verify(ctx context.Context, log *slog.Logger, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	challenge, _ := hook.Header(req.Headers, hook.VerificationHeader)
+	switch {
+	case challenge == "":
+		log.InfoContext(ctx, "verification rejected: no challenge header")
+		return errorResponse(req, http.StatusBadRequest, "missing "+hook.VerificationHeader+" header")
+	case len(challenge) > maxChallengeLength:
+		log.InfoContext(ctx, "verification rejected: challenge too long", slog.Int("length", len(challenge)))
+		return errorResponse(req, http.StatusBadRequest, hook.VerificationHeader+" header too long")
+	}
+	log.InfoContext(ctx, "verification challenge answered")
+	return httpapi.JSON(http.StatusOK, hook.VerificationResponse{Verification: challenge})
+}
+
+// deliver handles one POSTed delivery.
+func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	start := time.Now()
+	body, status, problem := h.body(req)
+	if status != 0 {
+		log.WarnContext(ctx, "delivery rejected", slog.Int("status", status), slog.String("error", problem))
+		return errorResponse(req, status, problem)
+	}
+	delivery, err := hook.ParseDelivery(body)
+	if err != nil {
+		// Okta does not retry a 4xx; the body is logged so nothing is lost
+		// if this was a real delivery we failed to read.
+		log.WarnContext(ctx, "delivery rejected", slog.Int("status", http.StatusBadRequest),
+			slog.String("error", err.Error()), slog.String("delivery", string(body)))
+		return errorResponse(req, http.StatusBadRequest, err.Error())
+	}
+	log = log.With(slog.String("eventId", delivery.EventID))
+
+	batch := revocation.NewBatch(revocation.SourceEventHook, delivery.EventID)
+	var (
+		uuids     []string
+		skipped   []skippedEvent
+		malformed int
+	)
+	for i, raw := range delivery.Events {
+		ev, err := hook.DecodeEvent(raw)
+		if err != nil {
+			// One unreadable event must not cost the others; it is logged in
+			// full so it can be handled by hand.
+			malformed++
+			log.ErrorContext(ctx, "event skipped: unreadable", slog.Int("index", i),
+				slog.String("error", err.Error()), slog.String("event", string(raw)))
+			continue
+		}
+		uuids = append(uuids, ev.UUID)
+		reqs, reason := h.policy.Map(ev)
+		if reason != "" {
+			skipped = append(skipped, skippedEvent{UUID: ev.UUID, EventType: ev.EventType, Reason: reason})
+			continue
+		}
+		batch.Add(ev, reqs)
+	}
+
+	reqs := batch.Requests()
+	summary := []any{
+		slog.Int("events", len(delivery.Events)),
+		slog.Any("eventUuids", uuids),
+		slog.Int("requests", len(reqs)),
+		slog.Int("skipped", len(skipped)),
+		slog.Int("malformed", malformed),
+	}
+	if len(skipped) > 0 {
+		summary = append(summary, slog.Any("skippedEvents", skipped))
+	}
+	if len(reqs) == 0 {
+		log.InfoContext(ctx, "delivery had nothing to revoke", summary...)
+		return ok()
+	}
+
+	msgs := make([]queue.Message, len(reqs))
+	queued := make([]queuedRequest, len(reqs))
+	for i, r := range reqs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			// A Request is strings and a valid JSON object: cannot happen.
+			panic(fmt.Sprintf("marshal revocation request: %v", err))
+		}
+		msgs[i] = queue.Message{ID: r.RequestID, Body: string(b)}
+		queued[i] = queuedRequest{RequestID: r.RequestID, Scope: string(r.Scope()), UserID: r.UserID, AppID: r.AppID, Reason: r.Reason}
+	}
+	summary = append(summary, slog.Any("revocations", queued))
+
+	pubCtx, cancel := context.WithTimeout(ctx, h.enqueueTimeout)
+	defer cancel()
+	if err := h.publisher.Publish(pubCtx, msgs); err != nil {
+		attrs := append(summary,
+			slog.String("error", err.Error()),
+			slog.Int64("durationMs", time.Since(start).Milliseconds()),
+			slog.String("delivery", string(body)))
+		var pubErr *queue.PublishError
+		if errors.As(err, &pubErr) {
+			attrs = append(attrs, slog.Any("notQueued", pubErr.Failed))
+		}
+		log.ErrorContext(ctx, "delivery NOT queued: answering 503 so Okta retries once; replay the delivery from this log if it keeps failing", attrs...)
+		return errorResponse(req, http.StatusServiceUnavailable, "could not queue the events; retry later")
+	}
+	log.InfoContext(ctx, "delivery queued", append(summary, slog.Int64("durationMs", time.Since(start).Milliseconds()))...)
+	return ok()
+}
+
+// body returns the request body, base64-decoded when API Gateway encoded
+// it, or a 4xx status and the problem.
+func (h *Handler) body(req events.APIGatewayV2HTTPRequest) ([]byte, int, string) {
+	tooLarge := fmt.Sprintf("body larger than %d bytes", h.maxBodyBytes)
+	if !req.IsBase64Encoded {
+		if len(req.Body) > h.maxBodyBytes {
+			return nil, http.StatusRequestEntityTooLarge, tooLarge
+		}
+		return []byte(req.Body), 0, ""
+	}
+	// Check before decoding, so an oversized body costs no allocation.
+	if base64.StdEncoding.DecodedLen(len(req.Body)) > h.maxBodyBytes+2 {
+		return nil, http.StatusRequestEntityTooLarge, tooLarge
+	}
+	b, err := base64.StdEncoding.DecodeString(req.Body)
+	if err != nil {
+		return nil, http.StatusBadRequest, "body is not valid base64"
+	}
+	if len(b) > h.maxBodyBytes {
+		return nil, http.StatusRequestEntityTooLarge, tooLarge
+	}
+	return b, 0, ""
+}
+
+// skippedEvent is logged for each event that caused no revocation.
+type skippedEvent struct {
+	UUID      string `json:"uuid"`
+	EventType string `json:"eventType"`
+	Reason    string `json:"reason"`
+}
+
+// queuedRequest is logged for each request sent to the queue.
+type queuedRequest struct {
+	RequestID string          `json:"requestId"`
+	Scope     string          `json:"scope"`
+	UserID    string          `json:"userId,omitempty"`
+	AppID     string          `json:"appId,omitempty"`
+	Reason    json.RawMessage `json:"reason"`
+}
+
+// ok is the answer to a delivery that is fully handled: 200 with an empty
+// body, as Okta asks.
+func ok() events.APIGatewayV2HTTPResponse {
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: map[string]string{"Cache-Control": "no-store"}}
+}
+
+func errorResponse(req events.APIGatewayV2HTTPRequest, status int, message string) events.APIGatewayV2HTTPResponse {
+	return httpapi.JSON(status, httpapi.ErrorBody{Message: message, RequestID: req.RequestContext.RequestID})
+}
