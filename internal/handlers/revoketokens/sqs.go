@@ -1,0 +1,306 @@
+package revoketokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/metrics"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+)
+
+// Message attributes POST /revocations sets, carried into audit records.
+const (
+	AttrSource = "source" // "revocations-api"
+	AttrCaller = "caller" // the IAM identity that called POST /revocations
+)
+
+// maxLoggedError bounds error texts in logs: a poison message's error may
+// quote a field name of arbitrary length.
+const maxLoggedError = 512
+
+// job is one request to execute and the messages it answers: the first
+// message's request, plus later messages of the batch whose revocation it
+// covers (the same target, or a narrower one of the same user when the
+// job revokes all of the user's tokens).
+type job struct {
+	req     revocation.Request
+	msgs    []events.SQSMessage
+	reqs    []revocation.Request // per message, parallel to msgs
+	res     revocation.Result
+	err     error
+	kind    failureKind
+	started bool
+}
+
+// HandleSQS executes a batch from the revocation queue and reports the
+// messages that failed, so SQS redelivers only those (ReportBatchItemFailures).
+//
+// Per message: revoked, already gone or dry run = success. Invalid messages
+// (not JSON, unknown fields, invalid IDs) fail and are logged as poison:
+// after the queue's maxReceiveCount they land in the DLQ. An Okta 429 fails
+// the message and delays its redelivery until Okta's window resets (plus
+// jitter). 5xx, timeouts and connection failures fail it for a plain
+// redelivery. 401/403 fail it with an ERROR record marked configProblem.
+//
+// Systemic failures (Okta rejects our credentials, or they cannot be read)
+// stop the batch: messages not yet started are reported as failures without
+// calling Okta again. HandleSQS never returns an error, so every failure is
+// reported per message and counted in the metrics.
+func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	rec := newRecorder(ctx, h.cfg, "sqs")
+	defer h.flush(ctx, rec)
+	rec.Add(MetricMessages, float64(len(ev.Records)))
+
+	var failed []string
+	jobs := h.plan(ctx, rec, ev.Records, &failed)
+	h.run(ctx, jobs)
+
+	// Visibility changes must happen even when the work used up the
+	// invocation's context, but not after Lambda's own deadline.
+	finishBy := time.Now().Add(wrapUp)
+	if deadline, ok := ctx.Deadline(); ok {
+		finishBy = deadline.Add(-wrapUp / 10)
+	}
+	finishCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), finishBy)
+	defer cancel()
+	for _, j := range jobs {
+		h.finish(finishCtx, rec, j, &failed)
+	}
+	resp := events.SQSEventResponse{}
+	for _, id := range failed {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+	}
+	return resp, nil
+}
+
+// plan parses the messages, fails the poison ones, and groups the rest into
+// jobs so one batch does not revoke the same thing twice.
+func (h *Handler) plan(ctx context.Context, rec *metrics.Recorder, msgs []events.SQSMessage, failed *[]string) []*job {
+	type parsed struct {
+		msg events.SQSMessage
+		req revocation.Request
+	}
+	var valid []parsed
+	userWide := make(map[string]bool)
+	for _, msg := range msgs {
+		req, err := revocation.Parse([]byte(msg.Body))
+		if err != nil {
+			h.logger.ErrorContext(ctx, "poison message: it can never succeed and goes to the dead-letter queue after the queue's maxReceiveCount",
+				slog.String("messageId", msg.MessageId),
+				slog.String("receiveCount", msg.Attributes["ApproximateReceiveCount"]),
+				slog.Int("bodyBytes", len(msg.Body)),
+				slog.String("error", truncate(err.Error(), maxLoggedError)),
+				slog.Bool("poison", true))
+			recordFailure(rec, kindInvalid)
+			*failed = append(*failed, msg.MessageId)
+			continue
+		}
+		req = req.WithRequestID()
+		valid = append(valid, parsed{msg, req})
+		if req.Scope() == revocation.ScopeUser {
+			userWide[req.UserID] = true
+		}
+	}
+
+	byKey := make(map[string]*job)
+	var jobs []*job
+	for _, p := range valid {
+		key := targetKey(p.req)
+		if p.req.UserID != "" && userWide[p.req.UserID] {
+			// Revoking all of the user's tokens covers every narrower
+			// request for the same user.
+			key = targetKey(revocation.Request{UserID: p.req.UserID})
+		}
+		j := byKey[key]
+		if j == nil {
+			j = &job{}
+			byKey[key] = j
+			jobs = append(jobs, j)
+		}
+		j.msgs = append(j.msgs, p.msg)
+		j.reqs = append(j.reqs, p.req)
+		// The user-wide request leads its group, wherever it is in the batch.
+		if j.req.RequestID == "" || p.req.Scope() == revocation.ScopeUser && j.req.Scope() != revocation.ScopeUser {
+			j.req = p.req
+		}
+	}
+	return jobs
+}
+
+func targetKey(r revocation.Request) string {
+	return strings.Join([]string{string(r.Scope()), r.UserID, r.ClientID, r.AppID, r.TokenID}, "\x00")
+}
+
+// run executes the jobs on a bounded pool. Jobs are started in batch order
+// until the deadline is near or a systemic failure stops the batch.
+func (h *Handler) run(ctx context.Context, jobs []*job) {
+	deadline, hasDeadline := ctx.Deadline()
+	workCtx := ctx
+	if hasDeadline {
+		var cancel context.CancelFunc
+		workCtx, cancel = context.WithDeadline(ctx, deadline.Add(-wrapUp))
+		defer cancel()
+	}
+	var stop atomic.Bool
+	next := make(chan *job)
+	var wg sync.WaitGroup
+	for range min(h.cfg.Concurrency, len(jobs)) {
+		wg.Go(func() {
+			for j := range next {
+				if stop.Load() || hasDeadline && deadline.Sub(h.cfg.Now()) < h.cfg.DeadlineReserve {
+					continue // left unstarted
+				}
+				j.started = true
+				h.execute(workCtx, j)
+				if j.kind == kindConfig || j.kind == kindOther {
+					stop.Store(true)
+				}
+			}
+		})
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+}
+
+func (h *Handler) execute(ctx context.Context, j *job) {
+	msg := j.msgs[0]
+	for i, r := range j.reqs {
+		if r.RequestID == j.req.RequestID {
+			msg = j.msgs[i]
+		}
+	}
+	attrs := []slog.Attr{
+		slog.String("messageId", msg.MessageId),
+		slog.String("receiveCount", msg.Attributes["ApproximateReceiveCount"]),
+	}
+	if a, ok := msg.MessageAttributes[AttrCaller]; ok && a.StringValue != nil {
+		attrs = append(attrs, slog.String("enqueuedBy", *a.StringValue))
+	}
+	ctx = revocation.WithAuditAttrs(ctx, attrs...)
+	j.res, j.err = h.cfg.Executor.Execute(ctx, j.req)
+	if j.err != nil {
+		j.kind = classify(j.err)
+	}
+}
+
+// classify says why a request failed. Joined errors (one user's clients
+// failing differently) take the kind that matters most for what happens
+// next: a rate limit delays, a config problem alerts, a transient failure
+// retries.
+func classify(err error) failureKind {
+	switch {
+	case errors.Is(err, okta.ErrRateLimited):
+		return kindRateLimited
+	case okta.IsConfigProblem(err), errors.Is(err, okta.ErrInvalidCredentials):
+		return kindConfig
+	case errors.Is(err, okta.ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return kindTimeout
+	case errors.Is(err, okta.ErrServer), errors.Is(err, okta.ErrUnavailable):
+		return kindServer
+	case errors.Is(err, revocation.ErrInvalid), errors.Is(err, okta.ErrInvalidArgument):
+		return kindInvalid
+	}
+	return kindOther
+}
+
+// finish logs and counts a job's outcome for each of its messages, and
+// delays the redelivery of rate-limited ones.
+func (h *Handler) finish(ctx context.Context, rec *metrics.Recorder, j *job, failed *[]string) {
+	if j.started {
+		recordResult(rec, j.res)
+	}
+	for i, msg := range j.msgs {
+		req := j.reqs[i]
+		attrs := []slog.Attr{
+			slog.String("messageId", msg.MessageId),
+			slog.String("requestId", req.RequestID),
+			slog.String("scope", string(req.Scope())),
+			slog.String("receiveCount", msg.Attributes["ApproximateReceiveCount"]),
+		}
+		if req.RequestID != j.req.RequestID {
+			attrs = append(attrs, slog.String("coveredBy", j.req.RequestID))
+		}
+		switch {
+		case !j.started:
+			*failed = append(*failed, msg.MessageId)
+			recordFailure(rec, kindUnstarted)
+			h.logger.LogAttrs(ctx, slog.LevelWarn, "message not started (deadline near or batch stopped); SQS redelivers it", attrs...)
+		case j.err == nil:
+			attrs = append(attrs, slog.String("outcome", string(j.res.Status)))
+			if len(req.Reason) > 0 && req.RequestID != j.req.RequestID {
+				attrs = append(attrs, slog.Any("reason", req.Reason))
+			}
+			h.logger.LogAttrs(ctx, slog.LevelInfo, "message done", attrs...)
+		default:
+			*failed = append(*failed, msg.MessageId)
+			recordFailure(rec, j.kind)
+			h.logFailure(ctx, j, attrs)
+			if j.kind == kindRateLimited {
+				h.delay(ctx, msg, j.err)
+			}
+		}
+	}
+}
+
+func (h *Handler) logFailure(ctx context.Context, j *job, attrs []slog.Attr) {
+	attrs = append(attrs,
+		slog.String("outcome", string(revocation.StatusFailed)),
+		slog.String("failure", string(j.kind)),
+		slog.String("error", truncate(j.err.Error(), maxLoggedError)))
+	if id := okta.RequestIDOf(j.err); id != "" {
+		attrs = append(attrs, slog.String("oktaRequestId", id))
+	}
+	level, msg := slog.LevelWarn, "message failed; SQS redelivers it"
+	switch j.kind {
+	case kindConfig:
+		level, msg = slog.LevelError, "Okta rejected this service's credentials or they are unusable; fix the configuration"
+		attrs = append(attrs, slog.Bool("configProblem", true))
+	case kindInvalid:
+		level, msg = slog.LevelError, "poison message: it can never succeed and goes to the dead-letter queue after the queue's maxReceiveCount"
+		attrs = append(attrs, slog.Bool("poison", true))
+	case kindOther:
+		level = slog.LevelError
+	}
+	h.logger.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// delay keeps a rate-limited message invisible until Okta's window resets,
+// plus jitter, so the redelivery does not hit Okta while it still says no.
+func (h *Handler) delay(ctx context.Context, msg events.SQSMessage, err error) {
+	wait := DefaultRateLimitDelay
+	if reset, _ := okta.RateLimitReset(err); !reset.IsZero() {
+		wait = reset.Sub(h.cfg.Now())
+	}
+	wait = max(wait, time.Second) + h.cfg.Jitter(MaxJitter)
+	if h.cfg.SQS == nil || h.cfg.QueueURL == "" {
+		h.logger.WarnContext(ctx, "cannot delay redelivery: no queue configured", slog.String("messageId", msg.MessageId))
+		return
+	}
+	if err := queue.DelayRedelivery(ctx, h.cfg.SQS, h.cfg.QueueURL, msg.ReceiptHandle, wait); err != nil {
+		h.logger.WarnContext(ctx, "cannot delay redelivery; SQS redelivers after the visibility timeout",
+			slog.String("messageId", msg.MessageId), slog.String("error", err.Error()))
+		return
+	}
+	h.logger.InfoContext(ctx, "rate limited: redelivery delayed until Okta's window resets",
+		slog.String("messageId", msg.MessageId), slog.Int64("delaySeconds", int64((wait+time.Second-1)/time.Second)))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:n], len(s))
+}

@@ -1,0 +1,316 @@
+package revoketokens
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+)
+
+func sqsMessage(id, body string) events.SQSMessage {
+	return events.SQSMessage{
+		MessageId:      id,
+		ReceiptHandle:  "rh-" + id,
+		Body:           body,
+		EventSource:    "aws:sqs",
+		EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:revocations",
+		Attributes:     map[string]string{"ApproximateReceiveCount": "1"},
+	}
+}
+
+func failedIDs(resp events.SQSEventResponse) []string {
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func TestHandleSQSOutcomes(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	rateLimited := &okta.Error{Method: "DELETE", Path: "/api/v1/apps/0oaLimited/tokens", StatusCode: 429,
+		ErrorCode: "E0000047", RequestID: "okta-req-429", RateLimitReset: now.Add(30 * time.Second)}
+	answers := map[string]stubAnswer{
+		key(revocation.Request{UserID: "00uGone"}):                     {status: revocation.StatusAlreadyGone},
+		key(revocation.Request{UserID: "00uNoClients"}):                {status: revocation.StatusNothingToRevoke},
+		key(revocation.Request{AppID: "0oaBroken"}):                    {err: fmt.Errorf("revoke: %w", errServer)},
+		key(revocation.Request{AppID: "0oaLimited"}):                   {err: fmt.Errorf("revoke: %w", rateLimited)},
+		key(revocation.Request{AppID: "0oaSlow"}):                      {err: fmt.Errorf("revoke: %w", okta.ErrTimeout)},
+		key(revocation.Request{AppID: "0oaUnknownReset"}):              {err: &okta.Error{StatusCode: 429}},
+		key(revocation.Request{UserID: "00uA", ClientID: "0oaC"}):      {status: revocation.StatusRevoked},
+		key(revocation.Request{UserID: "00uA", AppID: "0oaDryRunApp"}): {status: revocation.StatusDryRun},
+	}
+	env := newTestEnv(t, answers, func(c *Config) { c.Now = func() time.Time { return now } })
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		sqsMessage("ok", `{"userId":"00uA","clientId":"0oaC"}`),
+		sqsMessage("gone", `{"userId":"00uGone"}`),
+		sqsMessage("empty", `{"userId":"00uNoClients"}`),
+		sqsMessage("dry", `{"userId":"00uA","appId":"0oaDryRunApp"}`),
+		sqsMessage("not-json", `revoke everything`),
+		sqsMessage("typo", `{"userId":"00uA","clientID":"0oaC"}`),
+		sqsMessage("bad-id", `{"userId":"00u/../admin"}`),
+		sqsMessage("no-scope", `{"tokenId":"oar1"}`),
+		sqsMessage("server", `{"appId":"0oaBroken"}`),
+		sqsMessage("limited", `{"appId":"0oaLimited"}`),
+		sqsMessage("limited-no-reset", `{"appId":"0oaUnknownReset"}`),
+		sqsMessage("timeout", `{"appId":"0oaSlow"}`),
+	}}
+	resp, err := env.h.HandleSQS(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"bad-id", "limited", "limited-no-reset", "no-scope", "not-json", "server", "timeout", "typo"}
+	if got := failedIDs(resp); !slices.Equal(got, want) {
+		t.Fatalf("failed = %v, want %v", got, want)
+	}
+	if n := len(env.exec.called()); n != 8 {
+		t.Errorf("executor called %d times, want 8 (poison messages never reach it)", n)
+	}
+
+	// 429: invisible until Okta's reset plus jitter (2 s in tests).
+	if v, ok := env.sqs.visibilityOf("rh-limited"); !ok || v != 32 {
+		t.Errorf("visibility of the rate-limited message = %d (set %v), want 32", v, ok)
+	}
+	if v, ok := env.sqs.visibilityOf("rh-limited-no-reset"); !ok || v != int32((DefaultRateLimitDelay+2*time.Second)/time.Second) {
+		t.Errorf("visibility without a reset = %d (set %v), want the default delay plus jitter", v, ok)
+	}
+	for _, id := range []string{"server", "timeout", "typo", "ok"} {
+		if _, ok := env.sqs.visibilityOf("rh-" + id); ok {
+			t.Errorf("visibility of %s changed; only rate-limited messages are delayed", id)
+		}
+	}
+
+	// Poison messages are logged at ERROR with poison=true.
+	poison := map[string]bool{}
+	for _, r := range env.logs.records(t) {
+		if r["poison"] == true {
+			if r["level"] != "ERROR" {
+				t.Errorf("poison record at %v", r["level"])
+			}
+			poison[r["messageId"].(string)] = true
+		}
+	}
+	for _, id := range []string{"not-json", "typo", "bad-id", "no-scope"} {
+		if !poison[id] {
+			t.Errorf("no poison record for %s", id)
+		}
+	}
+
+	doc := env.metrics.metricsDoc(t)
+	for name, want := range map[string]float64{
+		MetricMessages: 12, MetricFailures: 8, MetricRateLimited: 2, MetricRevocations: 1, MetricAlreadyGone: 1,
+		"FailuresInvalid": 4, "FailuresServer": 1, "FailuresTimeout": 1, "FailuresRateLimited": 2, MetricDryRun: 1,
+	} {
+		if got, _ := doc[name].(float64); got != want {
+			t.Errorf("metric %s = %v, want %v", name, doc[name], want)
+		}
+	}
+	if doc["Trigger"] != "sqs" {
+		t.Errorf("Trigger dimension = %v", doc["Trigger"])
+	}
+}
+
+func TestHandleSQSConfigProblemStopsTheBatch(t *testing.T) {
+	for _, err := range []error{errUnauthorized, errForbidden, fmt.Errorf("read secret: %w", okta.ErrInvalidCredentials)} {
+		t.Run(err.Error(), func(t *testing.T) {
+			env := newTestEnv(t, map[string]stubAnswer{
+				key(revocation.Request{AppID: "0oaFirst"}): {err: fmt.Errorf("revoke: %w", err)},
+			}, func(c *Config) { c.Concurrency = 1 })
+			ev := events.SQSEvent{Records: []events.SQSMessage{
+				sqsMessage("m1", `{"appId":"0oaFirst"}`),
+				sqsMessage("m2", `{"appId":"0oaSecond"}`),
+				sqsMessage("m3", `{"appId":"0oaThird"}`),
+			}}
+			resp, _ := env.h.HandleSQS(context.Background(), ev)
+			if got := failedIDs(resp); !slices.Equal(got, []string{"m1", "m2", "m3"}) {
+				t.Fatalf("failed = %v, want the whole batch", got)
+			}
+			if n := len(env.exec.called()); n != 1 {
+				t.Fatalf("executor called %d times after a configuration problem, want 1", n)
+			}
+			var config bool
+			for _, r := range env.logs.records(t) {
+				if r["configProblem"] == true && r["level"] == "ERROR" && r["messageId"] == "m1" {
+					config = true
+				}
+			}
+			if !config {
+				t.Fatalf("no ERROR record with configProblem=true:\n%s", env.logs.String())
+			}
+			doc := env.metrics.metricsDoc(t)
+			if doc["FailuresConfig"] != 1.0 || doc["FailuresUnstarted"] != 2.0 {
+				t.Fatalf("FailuresConfig = %v, FailuresUnstarted = %v", doc["FailuresConfig"], doc["FailuresUnstarted"])
+			}
+		})
+	}
+}
+
+func TestHandleSQSStopsStartingNearTheDeadline(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name        string
+		remaining   time.Duration // before the deadline, when the batch starts
+		perCall     time.Duration // clock advance per executed request
+		wantCalls   int
+		wantFailed  []string
+		concurrency int
+	}{
+		{name: "plenty of time", remaining: time.Minute, perCall: time.Second, wantCalls: 3, concurrency: 1},
+		{name: "deadline already near", remaining: 5 * time.Second, wantCalls: 0, wantFailed: []string{"m1", "m2", "m3"}, concurrency: 2},
+		{name: "runs out after the first", remaining: 30 * time.Second, perCall: 25 * time.Second, wantCalls: 1,
+			wantFailed: []string{"m2", "m3"}, concurrency: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{now: start}
+			env := newTestEnv(t, nil, func(c *Config) {
+				c.Now = clock.Now
+				c.Concurrency = tt.concurrency
+				c.DeadlineReserve = 10 * time.Second
+			})
+			env.exec.onCall = func(revocation.Request) { clock.Advance(tt.perCall) }
+			// The real deadline is far away; the handler judges the time
+			// left by its clock, which the test controls.
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Hour))
+			defer cancel()
+			deadline, _ := ctx.Deadline()
+			clock.now = deadline.Add(-tt.remaining)
+			ev := events.SQSEvent{Records: []events.SQSMessage{
+				sqsMessage("m1", `{"appId":"0oa1"}`),
+				sqsMessage("m2", `{"appId":"0oa2"}`),
+				sqsMessage("m3", `{"appId":"0oa3"}`),
+			}}
+			resp, err := env.h.HandleSQS(ctx, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := failedIDs(resp); !slices.Equal(got, tt.wantFailed) {
+				t.Errorf("failed = %v, want %v", got, tt.wantFailed)
+			}
+			if n := len(env.exec.called()); n != tt.wantCalls {
+				t.Errorf("executed %d, want %d", n, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestHandleSQSDeduplicates(t *testing.T) {
+	tests := []struct {
+		name       string
+		answers    map[string]stubAnswer
+		wantCalls  []string // scopes executed
+		wantFailed []string
+	}{
+		{
+			name:      "user-wide request covers the user's narrower ones",
+			wantCalls: []string{"user", "app"},
+		},
+		{
+			name:       "a failure fails every covered message",
+			answers:    map[string]stubAnswer{key(revocation.Request{UserID: "00uU"}): {err: errServer}},
+			wantCalls:  []string{"user", "app"},
+			wantFailed: []string{"m1", "m2", "m3", "m4"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, tt.answers, func(c *Config) { c.Concurrency = 1 })
+			ev := events.SQSEvent{Records: []events.SQSMessage{
+				sqsMessage("m1", `{"userId":"00uU","clientId":"0oaC","requestId":"r1"}`),
+				sqsMessage("m2", `{"userId":"00uU","requestId":"r2"}`),
+				sqsMessage("m3", `{"userId":"00uU","requestId":"r3"}`),
+				sqsMessage("m4", `{"userId":"00uU","appId":"0oaA","requestId":"r4"}`),
+				sqsMessage("m5", `{"appId":"0oaA","requestId":"r5"}`),
+				sqsMessage("m6", `{"appId":"0oaA","requestId":"r6"}`),
+			}}
+			resp, _ := env.h.HandleSQS(context.Background(), ev)
+			var scopes []string
+			for _, r := range env.exec.called() {
+				scopes = append(scopes, string(r.Scope()))
+			}
+			if !slices.Equal(scopes, tt.wantCalls) {
+				t.Errorf("executed %v, want %v", scopes, tt.wantCalls)
+			}
+			if got := failedIDs(resp); !slices.Equal(got, tt.wantFailed) {
+				t.Errorf("failed = %v, want %v", got, tt.wantFailed)
+			}
+			covered := map[string]any{}
+			for _, r := range env.logs.records(t) {
+				if r["coveredBy"] != nil {
+					covered[r["requestId"].(string)] = r["coveredBy"]
+				}
+			}
+			wantCovered := map[string]any{"r1": "r2", "r3": "r2", "r4": "r2", "r6": "r5"}
+			if fmt.Sprint(covered) != fmt.Sprint(wantCovered) {
+				t.Errorf("covered = %v, want %v", covered, wantCovered)
+			}
+		})
+	}
+}
+
+func TestHandleSQSConcurrencyIsBounded(t *testing.T) {
+	env := newTestEnv(t, nil, func(c *Config) { c.Concurrency = 3 })
+	var (
+		inFlight, peak int
+		mu             = make(chan struct{}, 1)
+		release        = make(chan struct{})
+		entered        = make(chan struct{}, 10)
+	)
+	env.exec.onCall = func(revocation.Request) {
+		mu <- struct{}{}
+		inFlight++
+		peak = max(peak, inFlight)
+		<-mu
+		entered <- struct{}{}
+		<-release
+		mu <- struct{}{}
+		inFlight--
+		<-mu
+	}
+	var ev events.SQSEvent
+	for i := range 10 {
+		ev.Records = append(ev.Records, sqsMessage(fmt.Sprint("m", i), fmt.Sprintf(`{"appId":"0oa%d"}`, i)))
+	}
+	done := make(chan events.SQSEventResponse)
+	go func() {
+		resp, _ := env.h.HandleSQS(context.Background(), ev)
+		done <- resp
+	}()
+	for range 3 {
+		<-entered // three workers are busy at once
+	}
+	close(release)
+	resp := <-done
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures: %v", resp.BatchItemFailures)
+	}
+	if peak != 3 {
+		t.Fatalf("peak concurrency %d, want 3", peak)
+	}
+}
+
+func TestSQSResponseShape(t *testing.T) {
+	env := newTestEnv(t, nil, nil)
+	payload, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{
+		sqsMessage("ok", `{"appId":"0oaA"}`), sqsMessage("bad", `{`),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.h.Invoke(context.Background(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `{"batchItemFailures":[{"itemIdentifier":"bad"}]}` {
+		t.Fatalf("response = %s", out)
+	}
+}
