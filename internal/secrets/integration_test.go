@@ -1,0 +1,72 @@
+package secrets
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
+)
+
+var motoServer *moto.Server
+
+func TestMain(m *testing.M) {
+	srv, stop, err := moto.StartShared()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	motoServer = srv
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+func TestCacheOnMoto(t *testing.T) {
+	sm := motoServer.SecretsManager()
+	arn := motoServer.CreateSecret(t, "okta/api-token", `{"apiToken":"one"}`)
+
+	c, clk := newTestCache(sm, time.Minute)
+	c.secretID = arn
+	if got := mustCurrent(t, c); got != `{"apiToken":"one"}` {
+		t.Fatalf("Current = %q", got)
+	}
+	if _, ok, err := c.Previous(ctx); ok || err != nil {
+		t.Fatalf("Previous of a never-rotated secret: ok=%v err=%v, want ok=false and no error", ok, err)
+	}
+
+	motoServer.PutSecretValue(t, arn, `{"apiToken":"two"}`)
+	if got := mustCurrent(t, c); got != `{"apiToken":"one"}` {
+		t.Fatalf("within the TTL Current = %q, want the cached value", got)
+	}
+	clk.Advance(time.Minute)
+	if got := mustCurrent(t, c); got != `{"apiToken":"two"}` {
+		t.Fatalf("after the TTL Current = %q, want the rotated value", got)
+	}
+	if v, ok, err := c.Previous(ctx); v != `{"apiToken":"one"}` || !ok || err != nil {
+		t.Fatalf("Previous = %q, %v, %v", v, ok, err)
+	}
+
+	motoServer.PutSecretValue(t, arn, `{"apiToken":"three"}`)
+	c.Invalidate()
+	if got := mustCurrent(t, c); got != `{"apiToken":"three"}` {
+		t.Fatalf("after Invalidate Current = %q, want the rotated value", got)
+	}
+	if v, _, _ := c.Previous(ctx); v != `{"apiToken":"two"}` {
+		t.Fatalf("after Invalidate Previous = %q", v)
+	}
+}
+
+func TestMissingSecretOnMoto(t *testing.T) {
+	c := NewCache(motoServer.SecretsManager(), "does/not/exist", time.Minute)
+	_, err := c.Current(ctx)
+	var notFound *types.ResourceNotFoundException
+	if !errors.As(err, &notFound) || !strings.Contains(err.Error(), "does/not/exist") {
+		t.Fatalf("Current = %v, want ResourceNotFoundException naming the secret", err)
+	}
+}

@@ -1,0 +1,247 @@
+// Package secrets reads secrets from AWS Secrets Manager through a small
+// in-memory cache.
+//
+// Why not github.com/aws/aws-secretsmanager-caching-go: it refreshes by
+// calling DescribeSecret and then GetSecretValue by version id, so the
+// function's role would also need secretsmanager:DescribeSecret (SAM's
+// AWSSecretsManagerGetSecretValuePolicy grants only GetSecretValue), and it
+// has no way to drop a value the caller knows is bad (after Okta answers
+// 401). This cache needs only GetSecretValue, reads by version stage, and
+// has Invalidate.
+//
+// Behaviour:
+//   - A value is served from memory for the TTL, then re-read. Concurrent
+//     readers of an expired value share one GetSecretValue call.
+//   - If re-reading fails, the previous value keeps being served for up to
+//     MaxStale past its TTL (default DefaultMaxStale), retrying at most every
+//     few seconds, so a brief Secrets Manager outage does not take the
+//     function down. A warning is logged; the value never is.
+//   - Invalidate drops the cached values: the next read goes to Secrets
+//     Manager, and since the caller distrusts the old value, it is not served
+//     stale if that read fails.
+//   - Only SecretString secrets are supported; an empty or binary secret is
+//     an error.
+//   - Errors name the secret id and version stage and wrap the SDK error;
+//     they never contain a secret value.
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"golang.org/x/sync/singleflight"
+)
+
+// API is the part of *secretsmanager.Client the cache uses.
+type API interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// Version stages read by the cache.
+const (
+	StageCurrent  = "AWSCURRENT"
+	StagePrevious = "AWSPREVIOUS"
+)
+
+// Defaults.
+const (
+	// DefaultTTL is used when NewCache is given a TTL <= 0.
+	DefaultTTL = 5 * time.Minute
+	// DefaultMaxStale is how long past its TTL a value may be served while
+	// re-reading it fails.
+	DefaultMaxStale = 15 * time.Minute
+	// retryStaleAfter spaces out re-reads while a stale value is served.
+	retryStaleAfter = 5 * time.Second
+	// fetchTimeout bounds one GetSecretValue (with the SDK's retries). The
+	// fetch does not follow the first caller's cancellation, since other
+	// callers may be waiting on it.
+	fetchTimeout = 10 * time.Second
+)
+
+// Option configures a Cache.
+type Option func(*Cache)
+
+// WithMaxStale sets how long past its TTL a value may still be served when
+// re-reading it fails; 0 disables serving stale values.
+func WithMaxStale(d time.Duration) Option {
+	return func(c *Cache) { c.maxStale = max(d, 0) }
+}
+
+// WithLogger sets the logger for stale-value warnings (default
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Cache) { c.logger = l }
+}
+
+// Cache is a cached reader of one secret's AWSCURRENT and AWSPREVIOUS
+// values. It is safe for concurrent use.
+type Cache struct {
+	api      API
+	secretID string
+	ttl      time.Duration
+	maxStale time.Duration
+	logger   *slog.Logger
+	now      func() time.Time
+
+	flights singleflight.Group
+
+	mu     sync.Mutex
+	gen    uint64            // incremented by Invalidate; fetches of older generations are discarded
+	stages map[string]*entry // by version stage
+}
+
+type entry struct {
+	value     string
+	present   bool // false: the stage has no version (only for AWSPREVIOUS)
+	fetchedAt time.Time
+	retryAt   time.Time // while serving stale: no re-read before this
+}
+
+// NewCache returns a cache for the secret secretID (name or ARN) whose
+// values are re-read after ttl (DefaultTTL if ttl <= 0). Nothing is read
+// until the first call.
+func NewCache(api API, secretID string, ttl time.Duration, opts ...Option) *Cache {
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	c := &Cache{
+		api:      api,
+		secretID: secretID,
+		ttl:      ttl,
+		maxStale: DefaultMaxStale,
+		now:      time.Now,
+		stages:   map[string]*entry{},
+	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
+}
+
+// SecretID is the id (name or ARN) of the cached secret.
+func (c *Cache) SecretID() string { return c.secretID }
+
+// Current returns the secret's AWSCURRENT value.
+func (c *Cache) Current(ctx context.Context) (string, error) {
+	v, _, err := c.read(ctx, StageCurrent)
+	return v, err
+}
+
+// Previous returns the secret's AWSPREVIOUS value; ok is false when there
+// is none (the secret was never rotated). Secrets Manager cannot tell a
+// missing stage from a missing secret, so a missing secret also gives
+// ok=false here; Current reports it as an error.
+func (c *Cache) Previous(ctx context.Context) (value string, ok bool, err error) {
+	return c.read(ctx, StagePrevious)
+}
+
+// Invalidate drops the cached values, so the next read goes to Secrets
+// Manager. Call it when the value was rejected (for example after a 401),
+// to pick up a rotation before the TTL ends.
+func (c *Cache) Invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.stages)
+}
+
+type result struct {
+	value   string
+	present bool
+}
+
+func (c *Cache) read(ctx context.Context, stage string) (string, bool, error) {
+	c.mu.Lock()
+	now := c.now()
+	if e := c.stages[stage]; e != nil {
+		age := now.Sub(e.fetchedAt)
+		if age < c.ttl || (now.Before(e.retryAt) && age < c.ttl+c.maxStale) {
+			c.mu.Unlock()
+			return e.value, e.present, nil
+		}
+	}
+	gen := c.gen
+	c.mu.Unlock()
+
+	// The fetch outlives a cancelled caller, since others may share it;
+	// it keeps ctx's values (request id, trace) for logs.
+	fetchCtx := context.WithoutCancel(ctx)
+	key := stage + "/" + strconv.FormatUint(gen, 10)
+	ch := c.flights.DoChan(key, func() (any, error) { return c.refresh(fetchCtx, stage, gen) })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", false, r.Err
+		}
+		res := r.Val.(result)
+		return res.value, res.present, nil
+	case <-ctx.Done():
+		return "", false, fmt.Errorf("secrets: read %s (%s): %w", c.secretID, stage, ctx.Err())
+	}
+}
+
+// refresh reads stage from Secrets Manager and stores it, unless the cache
+// was invalidated meanwhile. If the read fails and a recent enough value is
+// cached, that value is served instead.
+func (c *Cache) refresh(ctx context.Context, stage string, gen uint64) (result, error) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	value, present, err := c.fetch(ctx, stage)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	current := gen == c.gen
+	if err != nil {
+		e := c.stages[stage]
+		if !current || e == nil || now.Sub(e.fetchedAt) >= c.ttl+c.maxStale {
+			return result{}, err
+		}
+		e.retryAt = now.Add(retryStaleAfter)
+		c.log().LogAttrs(ctx, slog.LevelWarn, "secrets: refresh failed, serving the cached value",
+			slog.String("resource", c.secretID),
+			slog.String("stage", stage),
+			slog.Duration("age", now.Sub(e.fetchedAt)),
+			slog.String("error", err.Error()))
+		return result{e.value, e.present}, nil
+	}
+	if current {
+		c.stages[stage] = &entry{value: value, present: present, fetchedAt: now}
+	}
+	return result{value, present}, nil
+}
+
+func (c *Cache) fetch(ctx context.Context, stage string) (value string, present bool, err error) {
+	out, err := c.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+		SecretId:     &c.secretID,
+		VersionStage: &stage,
+	})
+	if err != nil {
+		var notFound *types.ResourceNotFoundException
+		if stage == StagePrevious && errors.As(err, &notFound) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("secrets: get secret value of %s (%s): %w", c.secretID, stage, err)
+	}
+	switch {
+	case out.SecretString == nil && out.SecretBinary != nil:
+		return "", false, fmt.Errorf("secrets: %s (%s) is a binary secret; store the value as SecretString", c.secretID, stage)
+	case out.SecretString == nil || *out.SecretString == "":
+		return "", false, fmt.Errorf("secrets: %s (%s) has an empty SecretString", c.secretID, stage)
+	}
+	return *out.SecretString, true, nil
+}
+
+func (c *Cache) log() *slog.Logger {
+	if c.logger != nil {
+		return c.logger
+	}
+	return slog.Default()
+}
