@@ -303,7 +303,10 @@ func TestPrevious(t *testing.T) {
 				t.Errorf("%d calls, want %d", n, wantCalls)
 			}
 			// A rotation after the TTL shows up.
-			api.set(func(f *fakeSM) { f.err = nil; f.stages = map[string]string{StageCurrent: "newer", StagePrevious: "new"} })
+			api.set(func(f *fakeSM) {
+				f.err = nil
+				f.stages = map[string]string{StageCurrent: "newer", StagePrevious: "new"}
+			})
 			clk.Advance(time.Minute)
 			if v, ok, err := c.Previous(ctx); v != "new" || !ok || err != nil {
 				t.Fatalf("after rotation: %q, %v, %v", v, ok, err)
@@ -391,8 +394,10 @@ func TestErrors(t *testing.T) {
 		wantNot string
 	}{
 		{
-			name:   "sdk error wrapped with id and stage",
-			setup:  func(f *fakeSM) { f.err = &types.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret.")} },
+			name: "sdk error wrapped with id and stage",
+			setup: func(f *fakeSM) {
+				f.err = &types.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret.")}
+			},
 			wantIn: []string{"okta-AbCdEf", "AWSCURRENT", "can't find the specified secret"},
 			wantAs: new(*types.ResourceNotFoundException),
 		},
