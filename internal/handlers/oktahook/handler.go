@@ -37,6 +37,16 @@ type Publisher interface {
 // are a few dozen characters.
 const maxChallengeLength = 1024
 
+// Time budgets within Okta's 3 s wait. Reading the hook secret (one
+// Secrets Manager call when not cached) gets authTimeout; the whole call,
+// enqueueing included, ends by answerBudget after it started, so even with
+// Secrets Manager and SQS both slow the 5xx reaches Okta in time for its
+// retry.
+const (
+	authTimeout  = time.Second
+	answerBudget = 2750 * time.Millisecond
+)
+
 // Handler serves Okta's calls. It is safe for concurrent use.
 type Handler struct {
 	auth           *hook.Authenticator
@@ -45,6 +55,7 @@ type Handler struct {
 	logger         *slog.Logger
 	maxBodyBytes   int
 	enqueueTimeout time.Duration
+	authTimeout    time.Duration
 }
 
 // New returns a Handler. secrets supplies the hook secret (a
@@ -70,12 +81,14 @@ func New(cfg Config, secrets hook.SecretReader, publisher Publisher, logger *slo
 		logger:         logger,
 		maxBodyBytes:   cfg.MaxBodyBytes,
 		enqueueTimeout: cfg.EnqueueTimeout,
+		authTimeout:    authTimeout,
 	}, nil
 }
 
 // Handle is the Lambda handler. It never returns an error: every outcome is
 // an HTTP answer, since API Gateway would turn an error into an opaque 500.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := time.Now()
 	log := h.logger.With(slog.String("apiRequestId", req.RequestContext.RequestID))
 	method := req.RequestContext.HTTP.Method
 	if method != http.MethodGet && method != http.MethodPost {
@@ -87,7 +100,10 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 
 	// Authentication comes first for every method, so unauthenticated callers
 	// learn nothing about bodies or challenges.
-	if err := h.auth.Authenticate(ctx, req.Headers); err != nil {
+	authCtx, cancel := context.WithTimeout(ctx, h.authTimeout)
+	err := h.auth.Authenticate(authCtx, req.Headers)
+	cancel()
+	if err != nil {
 		if errors.Is(err, hook.ErrUnauthenticated) {
 			_, present := hook.Header(req.Headers, h.auth.HeaderName())
 			log.WarnContext(ctx, "hook call rejected: unauthenticated",
@@ -106,7 +122,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if method == http.MethodGet {
 		return h.verify(ctx, log, req), nil
 	}
-	return h.deliver(ctx, log, req), nil
+	return h.deliver(ctx, log, req, start), nil
 }
 
 // verify answers Okta's one-time verification GET.
@@ -125,8 +141,7 @@ func (h *Handler) verify(ctx context.Context, log *slog.Logger, req events.APIGa
 }
 
 // deliver handles one POSTed delivery.
-func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	start := time.Now()
+func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIGatewayV2HTTPRequest, start time.Time) events.APIGatewayV2HTTPResponse {
 	body, status, problem := h.body(req)
 	if status != 0 {
 		log.WarnContext(ctx, "delivery rejected", slog.Int("status", status), slog.String("error", problem))
@@ -196,7 +211,11 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 	}
 	summary = append(summary, slog.Any("revocations", queued))
 
-	pubCtx, cancel := context.WithTimeout(ctx, h.enqueueTimeout)
+	deadline := time.Now().Add(h.enqueueTimeout)
+	if latest := start.Add(answerBudget); latest.Before(deadline) {
+		deadline = latest
+	}
+	pubCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	if err := h.publisher.Publish(pubCtx, msgs); err != nil {
 		attrs := append(summary,

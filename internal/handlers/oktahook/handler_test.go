@@ -36,9 +36,16 @@ const (
 type fakeSecrets struct {
 	current, previous string
 	err               error
+	block             bool // wait for the context to end
 }
 
-func (f *fakeSecrets) Current(context.Context) (string, error) { return f.current, f.err }
+func (f *fakeSecrets) Current(ctx context.Context) (string, error) {
+	if f.block {
+		<-ctx.Done()
+		return "", fmt.Errorf("get secret value: %w", ctx.Err())
+	}
+	return f.current, f.err
+}
 func (f *fakeSecrets) Previous(context.Context) (string, bool, error) {
 	return f.previous, f.previous != "", f.err
 }
@@ -501,6 +508,22 @@ func TestLambdaDeadlineWins(t *testing.T) {
 	}
 	if f.pub.deadline > 20*time.Millisecond {
 		t.Errorf("publish deadline %v exceeds the invocation's", f.pub.deadline)
+	}
+}
+
+func TestSecretReadIsBounded(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.secrets.block = true
+	f.h.authTimeout = 10 * time.Millisecond
+	resp := f.call(t, sample(t, "okta-hook-suspend.json"))
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503 so Okta retries", resp.StatusCode)
+	}
+	if f.pub.calls != 0 {
+		t.Errorf("published without authentication")
+	}
+	if !strings.Contains(f.logs.String(), `"level":"ERROR","msg":"cannot authenticate hook call: hook secret unavailable"`) {
+		t.Errorf("no ERROR log for the unavailable secret:\n%s", f.logs)
 	}
 }
 
