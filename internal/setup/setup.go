@@ -1,0 +1,183 @@
+// Package setup holds the wiring the functions' main packages share:
+// reading environment variables with clear errors, the AWS SDK
+// configuration, and the Okta client. Everything here runs once per Lambda
+// execution environment and makes no network call.
+package setup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
+)
+
+// AWS SDK limits. A Lambda invocation has seconds, not minutes: fail fast
+// and let the caller (SQS redelivery, Okta's hook retry) try again.
+const (
+	// AWSMaxAttempts is the attempts per AWS API call, the first included.
+	AWSMaxAttempts = 3
+	// AWSMaxBackoff caps the wait between attempts.
+	AWSMaxBackoff = 2 * time.Second
+	// AWSRequestTimeout bounds one HTTP request to an AWS API; the
+	// caller's ctx deadline still wins when it is sooner.
+	AWSRequestTimeout = 5 * time.Second
+)
+
+// Environment variable names read by OktaClient.
+const (
+	EnvOktaOrgURL       = "OKTA_ORG_URL"
+	EnvOktaAPISecretARN = "OKTA_API_SECRET_ARN"
+	EnvSecretCacheTTL   = "SECRET_CACHE_TTL"
+)
+
+// AWSConfig loads the SDK configuration the standard way (environment,
+// shared config files, the Lambda role's credentials) with bounded
+// retries (AWSMaxAttempts, AWSMaxBackoff) and a per-request timeout.
+// AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_SECRETS_MANAGER)
+// points the clients at another endpoint, such as moto_server for local
+// runs and tests. A missing region is an error, reported now rather than
+// on the first call.
+func AWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = AWSMaxAttempts
+				o.MaxBackoff = AWSMaxBackoff
+			})
+		}),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(AWSRequestTimeout)),
+	)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("load AWS config: no region: set AWS_REGION")
+	}
+	return cfg, nil
+}
+
+// OktaClient builds the Okta client from OKTA_ORG_URL and the secret named
+// by OKTA_API_SECRET_ARN, read through a secrets.Cache with TTL
+// SECRET_CACHE_TTL (default secrets.DefaultTTL). The secret is read on the
+// first Okta call, not here; the client re-reads it after a 401, so a
+// rotation is picked up.
+func OktaClient(ctx context.Context, awsCfg aws.Config, logger *slog.Logger) (*okta.Client, error) {
+	orgURL, err := RequireEnv(EnvOktaOrgURL)
+	if err != nil {
+		return nil, err
+	}
+	secretARN, err := RequireEnv(EnvOktaAPISecretARN)
+	if err != nil {
+		return nil, err
+	}
+	ttl, err := DurationEnv(EnvSecretCacheTTL, secrets.DefaultTTL)
+	if err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("%s must be positive, got %s", EnvSecretCacheTTL, ttl)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	cache := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), secretARN, ttl, secrets.WithLogger(logger))
+	client, err := okta.New(okta.Config{
+		OrgURL:      orgURL,
+		Credentials: okta.CredentialsFromSecret(cache),
+		Logger:      logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvOktaOrgURL, err)
+	}
+	return client, nil
+}
+
+// Env returns the value of the environment variable name, with surrounding
+// spaces removed, or def when it is unset or blank.
+func Env(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// RequireEnv returns the value of the environment variable name, or an
+// error saying it is required when it is unset or blank.
+func RequireEnv(name string) (string, error) {
+	v := Env(name, "")
+	if v == "" {
+		return "", fmt.Errorf("%s is required", name)
+	}
+	return v, nil
+}
+
+// DurationEnv parses the environment variable name as a Go duration
+// ("30s", "5m", "1h30m"); def when unset or blank. Negative durations are
+// an error.
+func DurationEnv(name string, def time.Duration) (time.Duration, error) {
+	v := Env(name, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: invalid duration %q (use a Go duration such as 30s, 5m or 1h)", name, clip(v))
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%s: duration %q must not be negative", name, clip(v))
+	}
+	return d, nil
+}
+
+// BoolEnv parses the environment variable name as a boolean (true/false,
+// 1/0, t/f in any case); def when unset or blank.
+func BoolEnv(name string, def bool) (bool, error) {
+	v := Env(name, "")
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: invalid boolean %q (use true or false)", name, clip(v))
+	}
+	return b, nil
+}
+
+// IntEnv parses the environment variable name as a decimal integer in
+// [lo, hi]; def when unset or blank.
+func IntEnv(name string, def, lo, hi int) (int, error) {
+	v := Env(name, "")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: invalid integer %q", name, clip(v))
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("%s: %d is out of range [%d, %d]", name, n, lo, hi)
+	}
+	return n, nil
+}
+
+// clip shortens a value quoted in an error.
+func clip(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "..."
+}
