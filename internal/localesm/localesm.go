@@ -82,6 +82,8 @@ type BatchReport struct {
 	// LambdaRequestID is the invocation's request id ("" if it never ran).
 	LambdaRequestID string
 	MessageIDs      []string
+	// Bodies are the messages' bodies, in MessageIDs order.
+	Bodies []string
 	// Deleted lists the messages deleted from the queue; Retried those left
 	// for redelivery.
 	Deleted, Retried []string
@@ -246,9 +248,10 @@ func (p *Poller) gather(ctx context.Context) ([]types.Message, error) {
 // handle invokes the function with one batch and deletes what succeeded.
 func (p *Poller) handle(ctx context.Context, batch []types.Message) {
 	ev := BuildEvent(batch, p.cfg.QueueARN, p.cfg.Region)
-	report := BatchReport{MessageIDs: make([]string, len(batch))}
+	report := BatchReport{MessageIDs: make([]string, len(batch)), Bodies: make([]string, len(batch))}
 	for i, m := range batch {
 		report.MessageIDs[i] = aws.ToString(m.MessageId)
+		report.Bodies[i] = aws.ToString(m.Body)
 	}
 	succeeded := map[string]bool{}
 	payload, err := json.Marshal(ev)

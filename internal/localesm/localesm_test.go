@@ -265,7 +265,10 @@ func TestEventShape(t *testing.T) {
 	url, arn, _ := newQueue(t, 30*time.Second, 5)
 	send(t, url, `{"userId":"00u1"}`)
 	fn := &fakeFunction{answer: succeed}
-	runPoller(t, Config{QueueURL: url, QueueARN: arn, Function: fn, ReportBatchItemFailures: true}, messagesHandled(1))
+	reports := runPoller(t, Config{QueueURL: url, QueueARN: arn, Function: fn, ReportBatchItemFailures: true}, messagesHandled(1))
+	if len(reports) != 1 || !reflect.DeepEqual(reports[0].Bodies, []string{`{"userId":"00u1"}`}) {
+		t.Errorf("reports = %+v", reports)
+	}
 	recs := fn.records()
 	if len(recs) != 1 {
 		t.Fatalf("got %d records, want 1", len(recs))
