@@ -38,5 +38,11 @@ lint:
 test: lint
 	$(GO) test -count=1 ./...
 
+## local: the whole stack on this machine, no Docker: builds the functions for the host,
+## starts moto_server and a fake Okta org, serves the API on http://127.0.0.1:3000, runs the
+## demo, then serves until Ctrl-C. `make local ARGS=-demo-only` exits after the demo.
+local:
+	$(GO) run ./cmd/runlocal $(ARGS)
+
 clean:
 	rm -rf .build
