@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/okta-token-revoker/okta-token-revoker/internal/logging"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
 )
@@ -493,6 +495,38 @@ func TestEnqueueFailure(t *testing.T) {
 				t.Errorf("notQueued = %v", errLine["notQueued"])
 			}
 		})
+	}
+}
+
+// TestServiceLogger runs a failing delivery through the service's logger:
+// the ERROR line keeps the whole delivery (nothing in it is redacted) and
+// carries the Lambda request id.
+func TestServiceLogger(t *testing.T) {
+	logs := &logBuffer{}
+	pub := &fakePublisher{err: errors.New("throttled")}
+	h, err := New(Config{}, &fakeSecrets{current: sampleSecret}, pub, logging.New(logs, slog.LevelInfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req-1"})
+	req := sample(t, "okta-hook-batch.json")
+	resp, err := h.Handle(ctx, req)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("got %d %v, want 503", resp.StatusCode, err)
+	}
+	recs := logs.records(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d log lines, want 1:\n%s", len(recs), logs)
+	}
+	rec := recs[0]
+	if rec["level"] != "ERROR" || rec["requestId"] != "lambda-req-1" || rec["apiRequestId"] != "JKJeBqTPzLgIWLE=" {
+		t.Errorf("ERROR line lacks level or request ids: %v", rec)
+	}
+	if rec["delivery"] != req.Body {
+		t.Errorf("delivery in the log differs from the body received:\n%v", rec["delivery"])
+	}
+	if strings.Contains(logs.String(), sampleSecret) {
+		t.Errorf("secret in the log")
 	}
 }
 
