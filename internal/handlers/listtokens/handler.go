@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/httpapi"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
@@ -33,6 +34,11 @@ const (
 	pathAppID    = "appId"
 	pathTokenID  = "tokenId"
 )
+
+// deadlineMargin is kept free before the Lambda deadline so that a slow
+// Okta still gets a 504 from us rather than a killed invocation, which API
+// Gateway would turn into an opaque 500.
+const deadlineMargin = time.Second
 
 // maxClientPages bounds the walk over a user's clients. Okta defines no
 // paging for that route; the bound only stops a runaway Link chain.
@@ -62,11 +68,24 @@ func New(client Okta, logger *slog.Logger) *Handler {
 
 // Register adds every list-tokens route to r.
 func (h *Handler) Register(r *httpapi.Router) {
-	r.Handle(RouteUserClients, h.userClients)
-	r.Handle(RouteUserClientList, h.userClientTokens)
-	r.Handle(RouteUserClientToken, h.userClientToken)
-	r.Handle(RouteAppTokens, h.appTokens)
-	r.Handle(RouteAppToken, h.appToken)
+	r.Handle(RouteUserClients, withMargin(h.userClients))
+	r.Handle(RouteUserClientList, withMargin(h.userClientTokens))
+	r.Handle(RouteUserClientToken, withMargin(h.userClientToken))
+	r.Handle(RouteAppTokens, withMargin(h.appTokens))
+	r.Handle(RouteAppToken, withMargin(h.appToken))
+}
+
+// withMargin ends the handler's context deadlineMargin before the
+// invocation's deadline, when there is one.
+func withMargin(next httpapi.HandlerFunc) httpapi.HandlerFunc {
+	return func(ctx context.Context, req httpapi.Request) (httpapi.Response, error) {
+		if deadline, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline.Add(-deadlineMargin))
+			defer cancel()
+		}
+		return next(ctx, req)
+	}
 }
 
 // NewRouter returns a router serving every list-tokens route; its Serve

@@ -731,6 +731,33 @@ func TestUserClientsWalksEveryPage(t *testing.T) {
 	}
 }
 
+// deadlineStub records the deadline of the context Okta is called with.
+type deadlineStub struct {
+	Okta
+	deadline time.Time
+	ok       bool
+}
+
+func (s *deadlineStub) GetAppToken(ctx context.Context, _, _, _ string) (json.RawMessage, error) {
+	s.deadline, s.ok = ctx.Deadline()
+	return json.RawMessage(`{"id":"oar1"}`), nil
+}
+
+func TestOktaCallsEndBeforeTheLambdaDeadline(t *testing.T) {
+	stub := &deadlineStub{}
+	router := NewRouter(stub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	lambdaDeadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(context.Background(), lambdaDeadline)
+	defer cancel()
+	resp, _ := router.Serve(ctx, request(RouteAppToken, map[string]string{"appId": "0oa1", "tokenId": "oar1"}, ""))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+	}
+	if !stub.ok || !stub.deadline.Equal(lambdaDeadline.Add(-deadlineMargin)) {
+		t.Fatalf("Okta called with deadline %v (set %v), want %v", stub.deadline, stub.ok, lambdaDeadline.Add(-deadlineMargin))
+	}
+}
+
 func TestNextPageWithoutCursorIs502(t *testing.T) {
 	stub := &stubOkta{tokenPage: okta.Page{Items: []json.RawMessage{json.RawMessage(`{}`)}, NextURL: "https://org.example/api/v1/apps/x/tokens?page=2"}}
 	resp, _ := NewRouter(stub, slog.New(slog.NewTextHandler(io.Discard, nil))).Serve(context.Background(),
