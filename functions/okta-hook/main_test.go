@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/lambdaruntime"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
+)
+
+// syncBuffer collects the function's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestBootstrap builds the function as Lambda runs it and invokes it under
+// a local Runtime API against moto_server: the wiring in main really reads
+// the secret and really queues.
+func TestBootstrap(t *testing.T) {
+	bootstrap := filepath.Join(t.TempDir(), "bootstrap")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+
+	srv := moto.Start(t)
+	queueURL, _ := srv.CreateQueueWithDLQ(t, "revocations", 30*time.Second, 3)
+	secretARN := srv.CreateSecret(t, "okta-token-revoker/hook", "sample-hook-secret-change-me")
+	env := map[string]string{
+		"HOOK_SECRET_ARN":      secretARN,
+		"REVOCATION_QUEUE_URL": queueURL,
+		"LOG_LEVEL":            "debug",
+	}
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY":
+			continue // set by the runtime
+		}
+		env[k] = v
+	}
+
+	start := func(t *testing.T, env map[string]string) (*lambdaruntime.Function, *syncBuffer) {
+		out := &syncBuffer{}
+		fn, err := lambdaruntime.New(lambdaruntime.Config{
+			FunctionName: "OktaHookFunction", Bootstrap: bootstrap, Env: env,
+			Region: moto.Region, AccessKeyID: moto.AccessKeyID, SecretAccessKey: moto.SecretAccessKey,
+			Timeout: 10 * time.Second, Output: out, MaxEnvironments: 1,
+			Logger: slog.New(slog.NewTextHandler(out, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = fn.Close() })
+		return fn, out
+	}
+
+	t.Run("delivery is queued", func(t *testing.T) {
+		fn, out := start(t, env)
+		payload, err := os.ReadFile("../../events/okta-hook-suspend.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := fn.Invoke(context.Background(), payload)
+		if err != nil || res.Error != nil {
+			t.Fatalf("invoke: %v %v\n%s", err, res.Error, out)
+		}
+		t.Logf("cold start: init %v, invocation %v", res.InitDuration, res.Duration)
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(res.Payload, &resp); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("response %s (%v)\n%s", res.Payload, err, out)
+		}
+		msgs, err := srv.SQS().ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs.Messages) != 1 {
+			t.Fatalf("%d messages, want 1", len(msgs.Messages))
+		}
+		req, err := revocation.Parse([]byte(aws.ToString(msgs.Messages[0].Body)))
+		if err != nil || req.UserID != "00ub0oNGTSWTBKOLGLNR" || req.Scope() != revocation.ScopeUser {
+			t.Fatalf("queued %s (%v)", aws.ToString(msgs.Messages[0].Body), err)
+		}
+		logs := out.String()
+		if !strings.Contains(logs, `"msg":"delivery queued"`) || !strings.Contains(logs, `"requestId":"`+res.RequestID+`"`) {
+			t.Errorf("no summary line with the Lambda request id:\n%s", logs)
+		}
+		if strings.Contains(logs, "sample-hook-secret-change-me") {
+			t.Errorf("the hook secret is in the function's output:\n%s", logs)
+		}
+	})
+
+	t.Run("bad configuration fails init", func(t *testing.T) {
+		bad := make(map[string]string, len(env))
+		for k, v := range env {
+			bad[k] = v
+		}
+		bad["REVOKE_ON_EVENTS"] = "user.lifecycle.suspend,user.session.end"
+		fn, out := start(t, bad)
+		payload, err := os.ReadFile("../../events/okta-hook-suspend.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := fn.Invoke(context.Background(), payload)
+		if err == nil && res.Error == nil {
+			t.Fatalf("invocation succeeded with an unknown event type: %s", res.Payload)
+		}
+		if !strings.Contains(out.String(), `unknown event type \"user.session.end\"`) {
+			t.Errorf("init error not logged:\n%s", out)
+		}
+	})
+}
