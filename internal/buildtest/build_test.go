@@ -82,13 +82,14 @@ func TestSAMMakefileBuild(t *testing.T) {
 }
 
 // buildEnv is the test's environment without the Go target settings, so
-// the Makefile alone decides them.
+// the Makefile alone decides them, and without an outer make's settings
+// (the test may run under `make test`), as SAM starts make afresh.
 func buildEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "GOARCH", "GOOS", "CGO_ENABLED", "ARTIFACTS_DIR":
+		case "GOARCH", "GOOS", "CGO_ENABLED", "ARTIFACTS_DIR", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES":
 			continue
 		}
 		env = append(env, kv)
