@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -109,7 +110,7 @@ func (h *Handler) userClients(ctx context.Context, req httpapi.Request) (httpapi
 	}
 	page, err := h.okta.ListUserClients(ctx, userID)
 	if err != nil {
-		return httpapi.Response{}, fmt.Errorf("list clients of user %s: %w", userID, err)
+		return httpapi.Response{}, oktaFailure(err, "list clients of user %s", userID)
 	}
 	items := page.Items
 	for pages := 1; page.NextURL != ""; pages++ {
@@ -118,7 +119,7 @@ func (h *Handler) userClients(ctx context.Context, req httpapi.Request) (httpapi
 				Message: fmt.Sprintf("Okta returned more than %d pages of clients", maxClientPages)}
 		}
 		if page, err = h.okta.NextPage(ctx, page); err != nil {
-			return httpapi.Response{}, fmt.Errorf("list clients of user %s: %w", userID, err)
+			return httpapi.Response{}, oktaFailure(err, "list clients of user %s", userID)
 		}
 		items = append(items, page.Items...)
 	}
@@ -138,7 +139,7 @@ func (h *Handler) userClientTokens(ctx context.Context, req httpapi.Request) (ht
 	}
 	page, err := h.okta.ListUserClientTokens(ctx, userID, clientID, listOptions(q))
 	if err != nil {
-		return httpapi.Response{}, fmt.Errorf("list tokens of user %s for client %s: %w", userID, clientID, err)
+		return httpapi.Response{}, oktaFailure(err, "list tokens of user %s for client %s", userID, clientID)
 	}
 	suffix := "/users/" + userID + "/clients/" + clientID + "/tokens"
 	return h.pageResponse(ctx, req, suffix, q, page, slog.String(pathUserID, userID), slog.String(pathClientID, clientID))
@@ -160,7 +161,7 @@ func (h *Handler) userClientToken(ctx context.Context, req httpapi.Request) (htt
 	}
 	token, err := h.okta.GetUserClientToken(ctx, userID, clientID, tokenID, q.Expand)
 	if err != nil {
-		return httpapi.Response{}, fmt.Errorf("get token %s of user %s for client %s: %w", tokenID, userID, clientID, err)
+		return httpapi.Response{}, oktaFailure(err, "get token %s of user %s for client %s", tokenID, userID, clientID)
 	}
 	h.logRead(ctx, req, 1, false, slog.String(pathUserID, userID), slog.String(pathClientID, clientID), slog.String(pathTokenID, tokenID))
 	return rawResponse(token), nil
@@ -178,7 +179,7 @@ func (h *Handler) appTokens(ctx context.Context, req httpapi.Request) (httpapi.R
 	}
 	page, err := h.okta.ListAppTokens(ctx, appID, listOptions(q))
 	if err != nil {
-		return httpapi.Response{}, fmt.Errorf("list tokens of app %s: %w", appID, err)
+		return httpapi.Response{}, oktaFailure(err, "list tokens of app %s", appID)
 	}
 	return h.pageResponse(ctx, req, "/apps/"+appID+"/tokens", q, page, slog.String(pathAppID, appID))
 }
@@ -195,7 +196,7 @@ func (h *Handler) appToken(ctx context.Context, req httpapi.Request) (httpapi.Re
 	}
 	token, err := h.okta.GetAppToken(ctx, appID, tokenID, q.Expand)
 	if err != nil {
-		return httpapi.Response{}, fmt.Errorf("get token %s of app %s: %w", tokenID, appID, err)
+		return httpapi.Response{}, oktaFailure(err, "get token %s of app %s", tokenID, appID)
 	}
 	h.logRead(ctx, req, 1, false, slog.String(pathAppID, appID), slog.String(pathTokenID, tokenID))
 	return rawResponse(token), nil
@@ -229,6 +230,31 @@ func (h *Handler) logRead(ctx context.Context, req httpapi.Request, items int, m
 		slog.Bool("morePages", more),
 	)
 	h.logger.LogAttrs(ctx, slog.LevelInfo, "read from Okta", attrs...)
+}
+
+// oktaFailure adds what was being done to an Okta error. Okta answers 400
+// to these reads, whose IDs and parameters passed validation here, for what
+// only Okta can check, such as a stale or foreign after cursor: that is the
+// caller's mistake, so it becomes a 400 carrying Okta's summary (the
+// shared mapping would otherwise answer 500).
+func oktaFailure(err error, format string, args ...any) error {
+	doing := fmt.Sprintf(format, args...)
+	var oktaErr *okta.Error
+	if errors.As(err, &oktaErr) && oktaErr.StatusCode == http.StatusBadRequest {
+		msg := "Okta rejected the request"
+		if summary := oktaErr.ErrorSummary; summary != "" {
+			msg += ": " + truncate(summary, 200)
+		}
+		return fmt.Errorf("%s: %w: %w", doing, &httpapi.StatusError{Status: http.StatusBadRequest, Message: msg}, err)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 func pathIDs2(req httpapi.Request, first, second string) (string, string, error) {

@@ -571,6 +571,17 @@ func TestOktaErrorsMapped(t *testing.T) {
 			checks: []check{wantStatus(404)},
 		},
 		{
+			name: "cursor Okta does not know 400",
+			req: func(s seeded) httpapi.Request {
+				return request(RouteAppTokens, map[string]string{"appId": s.app}, "after=oarNotACursor")
+			},
+			checks: []check{wantStatus(400), func(t *testing.T, _ httpapi.Response, b httpapi.ErrorBody) {
+				if b.OktaErrorCode != "E0000001" || !strings.HasPrefix(b.Message, "Okta rejected the request") {
+					t.Errorf("body %+v, want Okta's validation error passed on", b)
+				}
+			}},
+		},
+		{
 			name:  "rate limited 429 with Retry-After",
 			setup: func(e *env, _ seeded) { e.fake.SetFaults(oktafake.Faults{RateLimitRate: 1, Seed: 1}) },
 			req: func(s seeded) httpapi.Request {
