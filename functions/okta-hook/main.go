@@ -39,7 +39,7 @@ func main() {
 	}
 	hookSecret := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.SecretARN, cfg.SecretCacheTTL, secrets.WithLogger(logger))
 	publisher := queue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL)
-	handler, err := oktahook.New(cfg, hookSecret, publisher, logger)
+	handler, err := oktahook.New(cfg, hookSecret, publisher, logger, oktahook.WithMetrics(os.Stdout))
 	if err != nil {
 		fail(logger, "build handler", err)
 	}

@@ -112,6 +112,9 @@ func TestBootstrap(t *testing.T) {
 		if !strings.Contains(logs, `"msg":"delivery queued"`) || !strings.Contains(logs, `"requestId":"`+res.RequestID+`"`) {
 			t.Errorf("no summary line with the Lambda request id:\n%s", logs)
 		}
+		if !strings.Contains(logs, `"HookRevocationsQueued":1`) {
+			t.Errorf("no EMF metrics line:\n%s", logs)
+		}
 		if strings.Contains(logs, "sample-hook-secret-change-me") {
 			t.Errorf("the hook secret is in the function's output:\n%s", logs)
 		}

@@ -15,13 +15,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/httpapi"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/metrics"
 	hook "github.com/okta-token-revoker/okta-token-revoker/internal/oktahook"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
@@ -47,20 +50,66 @@ const (
 	answerBudget = 2750 * time.Millisecond
 )
 
+// Metrics, written in CloudWatch's Embedded Metric Format, one line per
+// invocation, in namespace MetricsNamespace with dimension Function=okta-hook.
+const (
+	MetricsNamespace = "OktaTokenRevoker"
+	// MetricEvents counts events received in authenticated deliveries.
+	MetricEvents = "HookEvents"
+	// MetricRevocationsQueued counts revocation requests queued.
+	MetricRevocationsQueued = "HookRevocationsQueued"
+	// MetricEventsSkipped counts events that asked for no revocation
+	// (other types, failed outcomes, no target).
+	MetricEventsSkipped = "HookEventsSkipped"
+	// MetricEventsUnreadable counts events that could not be decoded.
+	MetricEventsUnreadable = "HookEventsUnreadable"
+	// MetricDeliveriesNotQueued counts deliveries answered 503 because
+	// queueing failed: Okta retries once, then the events are lost unless
+	// replayed from the ERROR log. Alarm on it.
+	MetricDeliveriesNotQueued = "HookDeliveriesNotQueued"
+	// MetricDeliveriesRejected counts authenticated calls answered 4xx
+	// (malformed, oversized, wrong envelope): Okta does not retry them.
+	MetricDeliveriesRejected = "HookDeliveriesRejected"
+	// MetricUnauthenticated counts calls without the right secret.
+	MetricUnauthenticated = "HookUnauthenticated"
+	// MetricSecretUnavailable counts calls answered 503 because the hook
+	// secret could not be read.
+	MetricSecretUnavailable = "HookSecretUnavailable"
+	// MetricEnqueueLatency is the time spent queueing one delivery.
+	MetricEnqueueLatency = "HookEnqueueLatency"
+)
+
+// counters are declared on every invocation, so dashboards see zeros, not
+// gaps.
+var counters = []string{
+	MetricEvents, MetricRevocationsQueued, MetricEventsSkipped, MetricEventsUnreadable,
+	MetricDeliveriesNotQueued, MetricDeliveriesRejected, MetricUnauthenticated, MetricSecretUnavailable,
+}
+
 // Handler serves Okta's calls. It is safe for concurrent use.
 type Handler struct {
 	auth           *hook.Authenticator
 	policy         *revocation.Policy
 	publisher      Publisher
 	logger         *slog.Logger
+	metrics        io.Writer // nil: no metrics
 	maxBodyBytes   int
 	enqueueTimeout time.Duration
 	authTimeout    time.Duration
 }
 
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithMetrics writes one EMF metrics line per invocation to w (os.Stdout in
+// Lambda, where CloudWatch Logs extracts the metrics).
+func WithMetrics(w io.Writer) Option {
+	return func(h *Handler) { h.metrics = w }
+}
+
 // New returns a Handler. secrets supplies the hook secret (a
 // *secrets.Cache of cfg.SecretARN), publisher queues to cfg.QueueURL.
-func New(cfg Config, secrets hook.SecretReader, publisher Publisher, logger *slog.Logger) (*Handler, error) {
+func New(cfg Config, secrets hook.SecretReader, publisher Publisher, logger *slog.Logger, opts ...Option) (*Handler, error) {
 	policy, err := revocation.NewPolicy(cfg.EventTypes)
 	if err != nil {
 		return nil, fmt.Errorf("event types: %w", err)
@@ -74,7 +123,7 @@ func New(cfg Config, secrets hook.SecretReader, publisher Publisher, logger *slo
 	if cfg.AuthHeader == "" {
 		cfg.AuthHeader = hook.DefaultAuthHeader
 	}
-	return &Handler{
+	h := &Handler{
 		auth:           hook.NewAuthenticator(cfg.AuthHeader, secrets),
 		policy:         policy,
 		publisher:      publisher,
@@ -82,12 +131,34 @@ func New(cfg Config, secrets hook.SecretReader, publisher Publisher, logger *slo
 		maxBodyBytes:   cfg.MaxBodyBytes,
 		enqueueTimeout: cfg.EnqueueTimeout,
 		authTimeout:    authTimeout,
-	}, nil
+	}
+	for _, opt := range opts {
+		opt(h)
+	}
+	return h, nil
 }
 
 // Handle is the Lambda handler. It never returns an error: every outcome is
 // an HTTP answer, since API Gateway would turn an error into an opaque 500.
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	rec := metrics.New(MetricsNamespace)
+	rec.SetDimension("Function", "okta-hook")
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		rec.SetProperty("lambdaRequestId", lc.AwsRequestID)
+	}
+	for _, name := range counters {
+		rec.Add(name, 0)
+	}
+	resp := h.serve(ctx, req, rec)
+	if h.metrics != nil {
+		if err := rec.Flush(h.metrics, time.Now()); err != nil {
+			h.logger.WarnContext(ctx, "cannot write metrics", slog.String("error", err.Error()))
+		}
+	}
+	return resp, nil
+}
+
+func (h *Handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest, rec *metrics.Recorder) events.APIGatewayV2HTTPResponse {
 	start := time.Now()
 	log := h.logger.With(slog.String("apiRequestId", req.RequestContext.RequestID))
 	method := req.RequestContext.HTTP.Method
@@ -95,7 +166,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		resp := errorResponse(req, http.StatusMethodNotAllowed, "method not allowed")
 		resp.Headers["Allow"] = "GET, POST"
 		log.InfoContext(ctx, "hook call rejected", slog.String("method", method), slog.Int("status", resp.StatusCode))
-		return resp, nil
+		return resp
 	}
 
 	// Authentication comes first for every method, so unauthenticated callers
@@ -111,18 +182,20 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 				slog.String("sourceIp", req.RequestContext.HTTP.SourceIP),
 				slog.String("authHeader", h.auth.HeaderName()),
 				slog.Bool("authHeaderPresent", present))
-			return errorResponse(req, http.StatusUnauthorized, "unauthorized"), nil
+			rec.Add(MetricUnauthenticated, 1)
+			return errorResponse(req, http.StatusUnauthorized, "unauthorized")
 		}
 		// Okta retries a 5xx once; a 401 would drop the delivery.
 		log.ErrorContext(ctx, "cannot authenticate hook call: hook secret unavailable",
 			slog.String("method", method), slog.String("error", err.Error()))
-		return errorResponse(req, http.StatusServiceUnavailable, "service unavailable"), nil
+		rec.Add(MetricSecretUnavailable, 1)
+		return errorResponse(req, http.StatusServiceUnavailable, "service unavailable")
 	}
 
 	if method == http.MethodGet {
-		return h.verify(ctx, log, req), nil
+		return h.verify(ctx, log, req)
 	}
-	return h.deliver(ctx, log, req, start), nil
+	return h.deliver(ctx, log, req, rec, start)
 }
 
 // verify answers Okta's one-time verification GET.
@@ -141,18 +214,25 @@ func (h *Handler) verify(ctx context.Context, log *slog.Logger, req events.APIGa
 }
 
 // deliver handles one POSTed delivery.
-func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIGatewayV2HTTPRequest, start time.Time) events.APIGatewayV2HTTPResponse {
+//
+// The caller is authenticated, so a delivery rejected here is Okta's (or
+// comes from someone holding the secret): Okta does not retry a 4xx, hence
+// the ERROR level.
+func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIGatewayV2HTTPRequest, rec *metrics.Recorder, start time.Time) events.APIGatewayV2HTTPResponse {
 	body, status, problem := h.body(req)
 	if status != 0 {
-		log.WarnContext(ctx, "delivery rejected", slog.Int("status", status), slog.String("error", problem))
+		log.ErrorContext(ctx, "delivery rejected; its events are lost", slog.Int("status", status),
+			slog.String("error", problem), slog.Int("bodyLength", len(req.Body)))
+		rec.Add(MetricDeliveriesRejected, 1)
 		return errorResponse(req, status, problem)
 	}
 	delivery, err := hook.ParseDelivery(body)
 	if err != nil {
-		// Okta does not retry a 4xx; the body is logged so nothing is lost
-		// if this was a real delivery we failed to read.
-		log.WarnContext(ctx, "delivery rejected", slog.Int("status", http.StatusBadRequest),
+		// The body is logged so nothing is lost if this was a real delivery
+		// we failed to read.
+		log.ErrorContext(ctx, "delivery rejected; its events are lost", slog.Int("status", http.StatusBadRequest),
 			slog.String("error", err.Error()), slog.String("delivery", string(body)))
+		rec.Add(MetricDeliveriesRejected, 1)
 		return errorResponse(req, http.StatusBadRequest, err.Error())
 	}
 	log = log.With(slog.String("eventId", delivery.EventID))
@@ -183,6 +263,9 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 	}
 
 	reqs := batch.Requests()
+	rec.Add(MetricEvents, float64(len(delivery.Events)))
+	rec.Add(MetricEventsSkipped, float64(len(skipped)))
+	rec.Add(MetricEventsUnreadable, float64(malformed))
 	summary := []any{
 		slog.Int("events", len(delivery.Events)),
 		slog.Any("eventUuids", uuids),
@@ -217,7 +300,10 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 	}
 	pubCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	if err := h.publisher.Publish(pubCtx, msgs); err != nil {
+	enqueueStart := time.Now()
+	err = h.publisher.Publish(pubCtx, msgs)
+	rec.Observe(MetricEnqueueLatency, metrics.Milliseconds, float64(time.Since(enqueueStart).Microseconds())/1000)
+	if err != nil {
 		attrs := append(summary,
 			slog.String("error", err.Error()),
 			slog.Int64("durationMs", time.Since(start).Milliseconds()),
@@ -227,8 +313,10 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 			attrs = append(attrs, slog.Any("notQueued", pubErr.Failed))
 		}
 		log.ErrorContext(ctx, "delivery NOT queued: answering 503 so Okta retries once; replay the delivery from this log if it keeps failing", attrs...)
+		rec.Add(MetricDeliveriesNotQueued, 1)
 		return errorResponse(req, http.StatusServiceUnavailable, "could not queue the events; retry later")
 	}
+	rec.Add(MetricRevocationsQueued, float64(len(msgs)))
 	log.InfoContext(ctx, "delivery queued", append(summary, slog.Int64("durationMs", time.Since(start).Milliseconds()))...)
 	return ok()
 }

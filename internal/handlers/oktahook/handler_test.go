@@ -530,6 +530,64 @@ func TestServiceLogger(t *testing.T) {
 	}
 }
 
+func TestMetrics(t *testing.T) {
+	tests := []struct {
+		name    string
+		req     events.APIGatewayV2HTTPRequest
+		secrets *fakeSecrets
+		pubErr  error
+		want    map[string]float64 // the others must be 0
+	}{
+		{name: "verification", req: sample(t, "okta-hook-verification.json"), want: map[string]float64{}},
+		{name: "suspend", req: sample(t, "okta-hook-suspend.json"), want: map[string]float64{MetricEvents: 1, MetricRevocationsQueued: 1}},
+		{name: "batch", req: sample(t, "okta-hook-batch.json"), want: map[string]float64{MetricEvents: 6, MetricRevocationsQueued: 3, MetricEventsSkipped: 2}},
+		{name: "unreadable event", req: post(delivery("d", "42")), want: map[string]float64{MetricEvents: 1, MetricEventsUnreadable: 1}},
+		{name: "unauthenticated", req: with(sample(t, "okta-hook-suspend.json"), func(r *events.APIGatewayV2HTTPRequest) { delete(r.Headers, "authorization") }), want: map[string]float64{MetricUnauthenticated: 1}},
+		{name: "secret unavailable", req: sample(t, "okta-hook-suspend.json"), secrets: &fakeSecrets{err: errors.New("throttled")}, want: map[string]float64{MetricSecretUnavailable: 1}},
+		{name: "malformed", req: post("{"), want: map[string]float64{MetricDeliveriesRejected: 1}},
+		{name: "not queued", req: sample(t, "okta-hook-suspend.json"), pubErr: errors.New("throttled"), want: map[string]float64{MetricEvents: 1, MetricDeliveriesNotQueued: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := &logBuffer{}
+			secrets := tt.secrets
+			if secrets == nil {
+				secrets = &fakeSecrets{current: sampleSecret}
+			}
+			h, err := New(Config{}, secrets, &fakePublisher{err: tt.pubErr}, slog.New(slog.DiscardHandler), WithMetrics(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req-2"})
+			if _, err := h.Handle(ctx, tt.req); err != nil {
+				t.Fatal(err)
+			}
+			recs := out.records(t)
+			if len(recs) != 1 {
+				t.Fatalf("%d metric lines, want 1:\n%s", len(recs), out)
+			}
+			doc := recs[0]
+			if doc["Function"] != "okta-hook" || doc["lambdaRequestId"] != "lambda-req-2" {
+				t.Errorf("dimension or request id missing: %v", doc)
+			}
+			aws, _ := doc["_aws"].(map[string]any)
+			cw, _ := aws["CloudWatchMetrics"].([]any)
+			if len(cw) != 1 || cw[0].(map[string]any)["Namespace"] != MetricsNamespace {
+				t.Fatalf("no EMF directive: %v", doc)
+			}
+			for _, name := range counters {
+				if got := doc[name]; got != tt.want[name] {
+					t.Errorf("%s = %v, want %v", name, got, tt.want[name])
+				}
+			}
+			_, observed := doc[MetricEnqueueLatency]
+			if wantLatency := tt.want[MetricRevocationsQueued] > 0 || tt.pubErr != nil; observed != wantLatency {
+				t.Errorf("%s present = %v, want %v", MetricEnqueueLatency, observed, wantLatency)
+			}
+		})
+	}
+}
+
 func TestLambdaDeadlineWins(t *testing.T) {
 	f := newFixture(t, Config{EnqueueTimeout: time.Second})
 	f.h.publisher = f.pub
