@@ -29,6 +29,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"fmt"
 	"net"
 	"net/http"
@@ -71,6 +72,9 @@ type Server struct {
 	output  *tailBuffer
 	started time.Duration // time from exec to the first 200 from /moto-api/
 	stopped sync.Once
+	// lifeline is the write end of the watchdog's stdin pipe (see
+	// command); nil where there is no watchdog.
+	lifeline io.Closer
 }
 
 // Start starts moto_server on a free loopback port, waits until it answers,
@@ -129,12 +133,20 @@ func launch(path string, port int) (*Server, error) {
 		exited: make(chan struct{}),
 		output: &tailBuffer{max: 16 << 10},
 	}
-	s.cmd = exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd, lifeline, err := command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	if err != nil {
+		return nil, err
+	}
+	s.cmd, s.lifeline = cmd, lifeline
 	s.cmd.Stdout = s.output
 	s.cmd.Stderr = s.output
-	s.cmd.SysProcAttr = sysProcAttr()
 	begin := time.Now()
-	if err := s.cmd.Start(); err != nil {
+	err = s.cmd.Start()
+	if closer, ok := s.cmd.Stdin.(io.Closer); ok {
+		closer.Close() // the child has its copy
+	}
+	if err != nil {
+		s.lifeline.Close()
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	go func() {
@@ -183,6 +195,9 @@ func (s *Server) Stop() {
 		select {
 		case <-s.exited:
 		case <-time.After(10 * time.Second):
+		}
+		if s.lifeline != nil {
+			s.lifeline.Close()
 		}
 	})
 }

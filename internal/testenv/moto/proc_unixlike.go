@@ -1,15 +1,43 @@
+//go:build unix
+
 package moto
 
 import (
+	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"syscall"
 )
 
-// sysProcAttr puts moto_server in its own process group (the pyenv shim and
-// Python may fork) and has the kernel kill it if the test binary dies
-// without running Cleanup.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+// watchdog runs moto_server ($0) and kills it when its stdin reaches EOF,
+// which happens when the test binary exits by any means (a -timeout
+// panic, SIGKILL) and the kernel closes the pipe's write end. Cleanup
+// cannot run then, and PR_SET_PDEATHSIG is not delivered in every sandbox.
+// Only shell builtins are used, so it works whatever PATH is. The explicit
+// <&3 matters: a background list's stdin is /dev/null otherwise.
+const watchdog = `exec 3<&0
+"$0" "$@" </dev/null &
+child=$!
+(while read -r _; do :; done; kill -9 $child 2>/dev/null) <&3 >/dev/null 2>&1 &
+watcher=$!
+exec 3<&-
+wait $child
+status=$?
+kill $watcher 2>/dev/null
+exit $status`
+
+// command returns the command that runs moto_server under the watchdog, in
+// its own process group, and the pipe end the test process keeps open.
+func command(path string, args ...string) (*exec.Cmd, io.Closer, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("watchdog pipe: %w", err)
+	}
+	cmd := exec.Command("/bin/sh", append([]string{"-c", watchdog, path}, args...)...)
+	cmd.Stdin = r
+	cmd.SysProcAttr = sysProcAttr()
+	return cmd, w, nil
 }
 
 func killGroup(cmd *exec.Cmd) {
