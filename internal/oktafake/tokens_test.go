@@ -315,8 +315,10 @@ func TestRevokeEndpoints(t *testing.T) {
 			stillAlive: func(f fixture) []string { return []string{f.t21} },
 		},
 		{
-			name:       "sessions without oauthTokens",
-			path:       func(f fixture) string { return "/api/v1/users/" + user1 + "/sessions?oauthTokens=false&forgetDevices=false" },
+			name: "sessions without oauthTokens",
+			path: func(f fixture) string {
+				return "/api/v1/users/" + user1 + "/sessions?oauthTokens=false&forgetDevices=false"
+			},
 			status:     204,
 			stillAlive: func(f fixture) []string { return []string{f.t11a, f.t11b, f.t12, f.t21} },
 		},
