@@ -228,8 +228,8 @@ func TestFunctionFailures(t *testing.T) {
 			wantStat: func(s Stats) bool { return s.Crashes == 1 },
 		},
 		{
-			name: "timeout", event: `{"action":"sleep","sleep":"1m"}`, timeout: 300 * time.Millisecond,
-			wantType: ErrorTypeTimeout, wantMessage: "Task timed out after 0.30 seconds", wantNewEnv: true,
+			name: "timeout", event: `{"action":"sleep","sleep":"1m"}`, timeout: time.Second,
+			wantType: ErrorTypeTimeout, wantMessage: "Task timed out after 1.00 seconds", wantNewEnv: true,
 			wantStat: func(s Stats) bool { return s.Timeouts == 1 && s.Crashes == 0 },
 		},
 		{
@@ -284,16 +284,17 @@ func TestInitFailures(t *testing.T) {
 		init        string
 		wantType    string
 		wantMessage string
+		initTimeout time.Duration
 	}{
-		{"crash before first next", "crash", ErrorTypeExit, "exit status 3"},
-		{"init error reported", "initerror", "InitConfigError", "missing config"},
-		{"init hangs", "hang", ErrorTypeTimeout, "Init timed out"},
+		{"crash before first next", "crash", ErrorTypeExit, "exit status 3", 30 * time.Second},
+		{"init error reported", "initerror", "InitConfigError", "missing config", 30 * time.Second},
+		{"init hangs", "hang", ErrorTypeTimeout, "Init timed out after 0.50 seconds", 500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _ := newTestFunction(t, func(c *Config) {
 				c.Env["TEST_INIT"] = tt.init
-				c.InitTimeout = 500 * time.Millisecond
+				c.InitTimeout = tt.initTimeout
 			})
 			res, _ := invoke(t, f, `{"action":"echo"}`)
 			if res.Error == nil {
