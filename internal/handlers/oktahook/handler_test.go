@@ -666,3 +666,37 @@ func (p *discardPublisher) Publish(_ context.Context, msgs []queue.Message) erro
 	p.n += len(msgs)
 	return nil
 }
+
+// FuzzHandleDelivery feeds arbitrary authenticated bodies to the handler:
+// it must answer 200, 400 or 413, never panic, and queue only valid
+// requests.
+func FuzzHandleDelivery(f *testing.F) {
+	for _, name := range []string{"okta-hook-suspend.json", "okta-hook-batch.json", "okta-hook-app-unassignment.json", "okta-hook-app-deactivation.json"} {
+		f.Add(sample(f, name).Body, false)
+	}
+	f.Add(base64.StdEncoding.EncodeToString([]byte(delivery("d", "42"))), true)
+	f.Add(`{"eventType":"com.okta.event_hook","data":{"events":[{"uuid":"u","eventType":"user.account.lock","actor":{"id":"00u1","type":"User"},"outcome":{"result":"SUCCESS"}}]}}`, false)
+	f.Fuzz(func(t *testing.T, body string, b64 bool) {
+		pub := &fakePublisher{}
+		h, err := New(Config{MaxBodyBytes: 64 << 10}, &fakeSecrets{current: sampleSecret}, pub, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := post(body)
+		req.IsBase64Encoded = b64
+		resp, err := h.Handle(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch resp.StatusCode {
+		case 200, 400, 413:
+		default:
+			t.Fatalf("status %d for body %q", resp.StatusCode, body)
+		}
+		for _, m := range pub.msgs {
+			if _, err := revocation.Parse([]byte(m.Body)); err != nil {
+				t.Fatalf("queued an invalid request %s: %v", m.Body, err)
+			}
+		}
+	})
+}
