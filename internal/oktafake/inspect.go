@@ -102,3 +102,10 @@ func (s *Server) resetRequestsLocked() {
 	s.requests = nil
 	s.stats = Stats{ByStatus: map[int]int{}, Faults: map[string]int{}, MaxInFlight: s.inFlight}
 }
+
+// InFlight reports how many calls are being handled right now.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight
+}
