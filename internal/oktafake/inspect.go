@@ -39,7 +39,8 @@ type Stats struct {
 	ServerError int         // 5xx
 	Faults      map[string]int
 	Malformed   int
-	MaxInFlight int // most calls in flight at once
+	MaxInFlight int            // most calls in flight at once
+	ByBucket    map[Bucket]int // /api/v1 calls per bucket class
 }
 
 func (s *Server) recordLocked(rec Recorded) {
@@ -57,6 +58,9 @@ func (s *Server) recordLocked(rec Recorded) {
 	}
 	if rec.Malformed {
 		s.stats.Malformed++
+	}
+	if rec.Bucket != "" {
+		s.stats.ByBucket[rec.Bucket]++
 	}
 }
 
@@ -88,6 +92,7 @@ func (s *Server) Stats() Stats {
 	st := s.stats
 	st.ByStatus = maps.Clone(s.stats.ByStatus)
 	st.Faults = maps.Clone(s.stats.Faults)
+	st.ByBucket = maps.Clone(s.stats.ByBucket)
 	return st
 }
 
@@ -100,7 +105,7 @@ func (s *Server) ResetRequests() {
 
 func (s *Server) resetRequestsLocked() {
 	s.requests = nil
-	s.stats = Stats{ByStatus: map[int]int{}, Faults: map[string]int{}, MaxInFlight: s.inFlight}
+	s.stats = Stats{ByStatus: map[int]int{}, Faults: map[string]int{}, ByBucket: map[Bucket]int{}, MaxInFlight: s.inFlight}
 }
 
 // InFlight reports how many calls are being handled right now.

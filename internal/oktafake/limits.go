@@ -2,6 +2,7 @@ package oktafake
 
 import (
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -14,10 +15,23 @@ type limiter struct {
 // bucket is a fixed window of limit calls. The window opens at the first
 // call after the previous one ended, and ends on a whole second.
 type bucket struct {
-	limit  int
-	window time.Duration
-	used   int
-	end    time.Time // zero: no window open
+	limit    int
+	window   time.Duration
+	used     int
+	rejected int
+	start    time.Time
+	end      time.Time // zero: no window open
+	closed   []RateLimitWindow
+}
+
+// RateLimitWindow is one window of a bucket: how many calls it allowed and
+// how many it answered 429. Benchmarks use it to measure the share of the
+// bucket a client uses.
+type RateLimitWindow struct {
+	Start, End time.Time // first call; end of the window (the reset)
+	Limit      int
+	Used       int // calls allowed
+	Rejected   int // calls answered 429 because the bucket was exhausted
 }
 
 func newLimiter() limiter { return limiter{buckets: map[Bucket]*bucket{}} }
@@ -38,7 +52,7 @@ func (l *limiter) set(b Bucket, limit int, window time.Duration) {
 
 func (l *limiter) restart() {
 	for _, b := range l.buckets {
-		b.used, b.end = 0, time.Time{}
+		b.used, b.rejected, b.start, b.end, b.closed = 0, 0, time.Time{}, time.Time{}, nil
 	}
 }
 
@@ -47,6 +61,7 @@ func (l *limiter) restart() {
 func (b *bucket) take(now time.Time) (ok bool, remaining int, reset time.Time) {
 	b.roll(now)
 	if b.used >= b.limit {
+		b.rejected++
 		return false, 0, b.end
 	}
 	b.used++
@@ -61,9 +76,17 @@ func (b *bucket) peek(now time.Time) (remaining int, reset time.Time) {
 
 func (b *bucket) roll(now time.Time) {
 	if b.end.IsZero() || !now.Before(b.end) {
-		b.used = 0
+		if !b.end.IsZero() {
+			b.closed = append(b.closed, b.current())
+		}
+		b.used, b.rejected = 0, 0
+		b.start = now
 		b.end = ceilSecond(now.Add(b.window))
 	}
+}
+
+func (b *bucket) current() RateLimitWindow {
+	return RateLimitWindow{Start: b.start, End: b.end, Limit: b.limit, Used: b.used, Rejected: b.rejected}
 }
 
 // ceilSecond rounds t up to a whole second, so a client that waits until
@@ -116,4 +139,20 @@ func (s *Server) RateLimitState(b Bucket) (limit, remaining int, reset time.Time
 		return bk.limit, bk.limit, time.Time{}
 	}
 	return bk.limit, bk.limit - bk.used, bk.end
+}
+
+// RateLimitWindows returns the bucket's windows so far, oldest first; the
+// last one may still be open.
+func (s *Server) RateLimitWindows(b Bucket) []RateLimitWindow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bk := s.limits.buckets[b]
+	if bk == nil {
+		return nil
+	}
+	out := slices.Clone(bk.closed)
+	if !bk.end.IsZero() {
+		out = append(out, bk.current())
+	}
+	return out
 }

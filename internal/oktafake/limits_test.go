@@ -68,6 +68,14 @@ func TestRateLimitBuckets(t *testing.T) {
 		t.Errorf("after reset: status %d remaining %d reset %d", r.status, remaining, reset)
 	}
 
+	ws := f.s.RateLimitWindows(BucketOther)
+	if len(ws) != 2 || ws[0].Used != 3 || ws[0].Rejected != 1 || ws[0].Limit != 3 || ws[0].End.Unix() != wantReset || ws[1].Used != 1 || ws[1].Rejected != 0 {
+		t.Errorf("windows = %+v", ws)
+	}
+	if st := f.s.Stats(); st.ByBucket[BucketOther] != 5 || st.ByBucket[BucketApps] != 1 || st.ByBucket[BucketLogs] != 1 {
+		t.Errorf("ByBucket = %v", st.ByBucket)
+	}
+
 	// The token endpoint is outside /api/v1 and its buckets.
 	tr := do(t, f.s, call{method: http.MethodPost, path: "/oauth2/v1/token", auth: "-"})
 	if tr.header.Get("X-Rate-Limit-Limit") != "" {

@@ -170,10 +170,13 @@ func (s *Server) AddToken(userID, clientID string, scopes ...string) string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addUserLocked(userID)
 	if s.org.byClient[clientID] == nil {
+		if a := s.org.apps[clientID]; a != nil {
+			panic(fmt.Sprintf("oktafake: AddToken: %s is an app id whose client_id is %s; pass the client_id", clientID, a.clientID))
+		}
 		s.addAppLocked(clientID, clientID, "")
 	}
+	s.addUserLocked(userID)
 	now := s.now()
 	id := newOktaID("oar")
 	for s.org.tokens[id] != nil {

@@ -137,7 +137,7 @@ func NewHandler(opts ...Option) *Server {
 		auth:     newOAuthState(),
 		limits:   newLimiter(),
 		syslog:   systemLog{},
-		stats:    Stats{ByStatus: map[int]int{}, Faults: map[string]int{}},
+		stats:    Stats{ByStatus: map[int]int{}, Faults: map[string]int{}, ByBucket: map[Bucket]int{}},
 	}
 	s.idle = sync.NewCond(&s.mu)
 	s.rng = rand.New(rand.NewPCG(0, 0))

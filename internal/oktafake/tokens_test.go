@@ -538,3 +538,17 @@ func TestSeedDemo(t *testing.T) {
 		t.Errorf("active tokens = %d, demo says %d", got, len(d.Tokens))
 	}
 }
+
+func TestAddTokenRejectsAppIDForCustomClient(t *testing.T) {
+	s := NewTest(t)
+	s.AddApp(app2, client2, "Reports")
+	defer func() {
+		if recover() == nil {
+			t.Error("AddToken with the app id of an app whose client_id differs did not panic")
+		}
+		if got := s.ActiveTokens("", ""); len(got) != 0 {
+			t.Errorf("tokens added: %v", got)
+		}
+	}()
+	s.AddToken(user1, app2)
+}
