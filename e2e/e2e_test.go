@@ -1,0 +1,234 @@
+// Package e2e tests okta-token-revoker end to end through the real function
+// binaries: the local stack (cmd/runlocal/stack) builds every function of
+// template.yaml for the host, runs the bootstraps under the local Lambda
+// Runtime API with moto_server for SQS and Secrets Manager and the fake
+// Okta org, and the tests drive it over HTTP and SQS like Okta, operators
+// and other producers would.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/uuid"
+
+	"github.com/okta-token-revoker/okta-token-revoker/cmd/runlocal/stack"
+)
+
+// Short queue settings so a poison message reaches the dead-letter queue in
+// seconds: it is received maxReceiveCount times, visibilityTimeout apart.
+const (
+	visibilityTimeout = 2 * time.Second
+	maxReceiveCount   = 2
+	// waitLimit bounds every wait for something asynchronous.
+	waitLimit = 30 * time.Second
+)
+
+var (
+	local *stack.Stack
+	// captured holds everything the stack and the functions wrote, and every
+	// HTTP answer the tests received, for the secrets check.
+	captured syncBuffer
+	sqsAPI   *sqs.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	window := time.Duration(0)
+	s, err := stack.Start(ctx, stack.Options{
+		TemplatePath:      "../template.yaml",
+		RepoDir:           "..",
+		Addr:              "127.0.0.1:0",
+		VisibilityTimeout: visibilityTimeout,
+		MaxReceiveCount:   maxReceiveCount,
+		BatchingWindow:    &window,
+		PollWaitTime:      time.Second,
+		FunctionOutput:    &captured,
+		Logger:            slog.New(slog.NewTextHandler(&captured, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Parameters:        map[string]string{"LogLevel": "debug"},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: start the local stack: %v\n%s", err, captured.String())
+		return 1
+	}
+	local = s
+	sqsAPI = sqs.NewFromConfig(s.Moto.AWSConfig())
+	code := m.Run()
+	if err := s.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: stop the local stack: %v\n", err)
+		code = 1
+	}
+	if code != 0 || testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "---- captured output ----\n%s\n", captured.String())
+	}
+	return code
+}
+
+// syncBuffer collects output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// response is one answer of the local API.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) String() string { return strconv.Itoa(r.Status) + " " + string(r.Body) }
+
+// call sends one request to the local API and records the answer in
+// captured.
+func call(t *testing.T, method, path string, body []byte, headers map[string]string) response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, local.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read: %v", method, path, err)
+	}
+	fmt.Fprintf(&captured, "HTTP %s %s -> %d %v %s\n", method, path, resp.StatusCode, resp.Header, b)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// getArray GETs path and decodes a 200 JSON array answer.
+func getArray(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	r := call(t, http.MethodGet, path, nil, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, r)
+	}
+	var items []map[string]any
+	if err := json.Unmarshal(r.Body, &items); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, r.Body)
+	}
+	return items
+}
+
+// eventually polls cond until it holds or waitLimit passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", waitLimit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// hookDelivery is an Okta event hook delivery with one System Log event of
+// eventType targeting userID.
+func hookDelivery(eventType, userID string) []byte {
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	b, _ := json.Marshal(map[string]any{
+		"eventType":          "com.okta.event_hook",
+		"eventTypeVersion":   "1.0",
+		"cloudEventsVersion": "0.1",
+		"source":             local.OktaOrgURL + "/api/v1/eventHooks/whoe2etest0000000001",
+		"eventId":            uuid.NewString(),
+		"eventTime":          now,
+		"contentType":        "application/json",
+		"data": map[string]any{"events": []any{map[string]any{
+			"uuid":           uuid.NewString(),
+			"published":      now,
+			"eventType":      eventType,
+			"version":        "0",
+			"displayMessage": "e2e",
+			"severity":       "INFO",
+			"actor":          map[string]any{"id": "00uadmine2e000000001", "type": "User", "alternateId": "admin@example.com", "displayName": "Admin"},
+			"outcome":        map[string]any{"result": "SUCCESS"},
+			"target":         []any{map[string]any{"id": userID, "type": "User", "alternateId": userID + "@example.com", "displayName": "User"}},
+		}}},
+	})
+	return b
+}
+
+// newUser adds a user with tokens for the given clients to the fake org and
+// returns the user id and the token ids by client.
+func newUser(t *testing.T, clients ...string) (string, map[string][]string) {
+	t.Helper()
+	id := fmt.Sprintf("00ue2e%014d", userSeq.Add())
+	local.Okta.AddUser(id)
+	tokens := map[string][]string{}
+	for _, c := range clients {
+		tokens[c] = append(tokens[c], local.Okta.AddToken(id, c, "openid", "offline_access"))
+	}
+	return id, tokens
+}
+
+type counter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *counter) Add() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	return c.n
+}
+
+var userSeq counter
+
+// queueDepth is the number of visible and in-flight messages of a queue.
+func queueDepth(t *testing.T, url string) int {
+	t.Helper()
+	out, err := sqsAPI.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{
+			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		},
+	})
+	if err != nil {
+		t.Fatalf("queue attributes of %s: %v", url, err)
+	}
+	visible, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	inFlight, _ := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return visible + inFlight
+}
