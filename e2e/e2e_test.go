@@ -76,8 +76,9 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: stop the local stack: %v\n", err)
 		code = 1
 	}
-	if code != 0 || testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "---- captured output ----\n%s\n", captured.String())
+	if code != 0 {
+		// What the functions logged is usually the explanation.
+		fmt.Fprintf(os.Stderr, "---- captured output of the local stack ----\n%s\n", captured.String())
 	}
 	return code
 }
