@@ -79,6 +79,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	)
 	fs.Var(params, "param", "template parameter override Name=Value (repeatable), e.g. -param DryRun=true")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h printed the usage
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
