@@ -182,7 +182,8 @@ type publishState struct {
 	msgs      []Message
 	reasons   map[int]string // by input index
 	permanent map[int]bool
-	lastErr   error
+	lastErr   error // the last failure seen (it may concern a message later sent)
+	invalid   error // the last validation failure
 }
 
 // ended records that ctx ended, keeping the last failure as context.
@@ -214,7 +215,7 @@ func (s *publishState) validate() []pending {
 		if err != nil {
 			s.reasons[i] = err.Error()
 			s.permanent[i] = true
-			s.lastErr = fmt.Errorf("%w: message %q: %v", ErrInvalidMessage, m.ID, err)
+			s.invalid = fmt.Errorf("%w: message %q: %v", ErrInvalidMessage, m.ID, err)
 			continue
 		}
 		todo = append(todo, pending{index: i, entryID: strconv.Itoa(i), size: size(m)})
@@ -235,7 +236,15 @@ func (s *publishState) result(unsent []pending) error {
 	}
 	// Report in input order.
 	slices.Sort(failed)
-	e := &PublishError{Reasons: map[string]string{}, Err: s.lastErr, Total: len(s.msgs)}
+	cause := s.lastErr
+	switch {
+	case s.invalid == nil:
+	case cause == nil:
+		cause = s.invalid
+	default:
+		cause = fmt.Errorf("%w; %w", s.invalid, cause)
+	}
+	e := &PublishError{Reasons: map[string]string{}, Err: cause, Total: len(s.msgs)}
 	for _, i := range failed {
 		id := s.msgs[i].ID
 		e.Failed = append(e.Failed, id)

@@ -279,6 +279,18 @@ func TestPublishFailures(t *testing.T) {
 			wantCalls:     1, wantIs: ErrInvalidMessage,
 		},
 		{
+			name: "invalid message and a transient failure",
+			msgs: []Message{{ID: "bad", Body: ""}, {ID: "ok", Body: "fine"}},
+			respond: func(call int, in *sqs.SendMessageBatchInput) (*sqs.SendMessageBatchOutput, error) {
+				if call == 0 {
+					return nil, throttled
+				}
+				return allOK(in), nil
+			},
+			wantFailed: []string{"bad"}, wantPermanent: []string{"bad"}, wantCalls: 2,
+			wantIs: ErrInvalidMessage, wantInError: "empty body",
+		},
+		{
 			name:       "context already done",
 			msgs:       messages(3),
 			timeout:    -1,
