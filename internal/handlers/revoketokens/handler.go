@@ -211,14 +211,13 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // Metric names. Failures counts every failed message or request; the
 // Failures<Kind> metrics split it by cause.
 const (
-	MetricMessages     = "Messages"
-	MetricRevocations  = "Revocations"
-	MetricAlreadyGone  = "AlreadyGone"
-	MetricDryRun       = "DryRunRevocations"
-	MetricFailures     = "Failures"
-	MetricRateLimited  = "RateLimited"
-	MetricOktaLatency  = "OktaLatency"
-	metricFailuresKind = "Failures" // + Kind
+	MetricMessages    = "Messages"
+	MetricRevocations = "Revocations"
+	MetricAlreadyGone = "AlreadyGone"
+	MetricDryRun      = "DryRunRevocations"
+	MetricFailures    = "Failures"
+	MetricRateLimited = "RateLimited"
+	MetricOktaLatency = "OktaLatency"
 )
 
 // failureKind classifies why a message or request failed.
@@ -270,7 +269,7 @@ func recordResult(rec *metrics.Recorder, res revocation.Result) {
 
 func recordFailure(rec *metrics.Recorder, kind failureKind) {
 	rec.Add(MetricFailures, 1)
-	rec.Add(metricFailuresKind+string(kind), 1)
+	rec.Add(MetricFailures+string(kind), 1) // FailuresInvalid, FailuresServer, ...
 	if kind == kindRateLimited {
 		rec.Add(MetricRateLimited, 1)
 	}

@@ -2,6 +2,7 @@ package revoketokens
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -290,5 +291,43 @@ func TestSQSRateLimitDelaysUntilOktasReset(t *testing.T) {
 	wantMin := int32(time.Until(reset)/time.Second) - 5
 	if v < wantMin || v > int32(time.Hour/time.Second)+10 {
 		t.Fatalf("visibility %ds, want about %ds (until the reset) plus jitter", v, wantMin+5)
+	}
+}
+
+// unreadableSecret is a credentials source whose secret cannot be read, as
+// when Secrets Manager denies access.
+type unreadableSecret struct{}
+
+func (unreadableSecret) Credentials(context.Context) (okta.Credentials, error) {
+	return okta.Credentials{}, errors.New("secrets: get okta-api: AccessDeniedException: not authorized")
+}
+func (unreadableSecret) Invalidate() {}
+
+func TestSQSUnreadableSecretStopsTheBatch(t *testing.T) {
+	org := oktafake.NewTest(t, oktafake.WithAPIToken(secretAPIToken))
+	org.AddToken("00uAlice", "0oaMail")
+	client, err := okta.New(okta.Config{OrgURL: org.URL, Credentials: unreadableSecret{}, Logger: slog.New(slog.DiscardHandler), MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := revocation.NewExecutor(revocation.ExecutorConfig{Okta: client, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newTestEnv(t, nil, func(c *Config) { c.Executor = exec; c.Concurrency = 1 })
+	resp, _ := env.h.HandleSQS(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+		sqsMessage("m1", `{"appId":"0oaMail"}`),
+		sqsMessage("m2", `{"userId":"00uAlice"}`),
+		sqsMessage("m3", `{"appId":"0oaChat"}`),
+	}})
+	if got := failedIDs(resp); !slices.Equal(got, []string{"m1", "m2", "m3"}) {
+		t.Fatalf("failed = %v, want the whole batch", got)
+	}
+	if n := len(org.Requests()); n != 0 {
+		t.Fatalf("%d requests reached Okta without credentials", n)
+	}
+	doc := env.metrics.metricsDoc(t)
+	if doc["FailuresOther"] != 1.0 || doc["FailuresUnstarted"] != 2.0 {
+		t.Fatalf("FailuresOther = %v, FailuresUnstarted = %v", doc["FailuresOther"], doc["FailuresUnstarted"])
 	}
 }
