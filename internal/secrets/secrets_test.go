@@ -387,11 +387,10 @@ func TestNoStaleAfterInvalidate(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	tests := []struct {
-		name    string
-		setup   func(f *fakeSM)
-		wantIn  []string
-		wantAs  any
-		wantNot string
+		name   string
+		setup  func(f *fakeSM)
+		wantIn []string
+		wantAs any
 	}{
 		{
 			name: "sdk error wrapped with id and stage",
