@@ -7,7 +7,19 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+)
+
+// The production types satisfy the handler's interfaces, and the handler is
+// what lambda.Start takes.
+var (
+	_ lambda.Handler = (*Handler)(nil)
+	_ Executor       = (*revocation.Executor)(nil)
+	_ Publisher      = (*queue.Publisher)(nil)
 )
 
 func TestInvokeDispatchesByEventShape(t *testing.T) {
