@@ -125,7 +125,7 @@ func (r *Router) ErrorResponse(ctx context.Context, req Request, err error) Resp
 // Classify maps an error to its HTTP status, error body and extra headers.
 // The mapping is the one documented in the README:
 //   - invalid input (StatusError, invalid IDs or requests): its 4xx, or 400
-//   - Okta 404: 404; Okta 429: 429 with Retry-After
+//   - Okta 400: 400 with Okta's summary; Okta 404: 404; Okta 429: 429 with Retry-After
 //   - Okta 401/403: 502, since our credentials are wrong, not the caller's
 //   - Okta 5xx, connection failures: 502; timeouts: 504
 //   - anything else: 500 with a generic message
@@ -145,6 +145,11 @@ func Classify(err error) (int, ErrorBody, map[string]string) {
 		return statusErr.Status, body, nil
 	case errors.Is(err, okta.ErrInvalidArgument), errors.Is(err, revocation.ErrInvalid):
 		body.Message = err.Error()
+		return http.StatusBadRequest, body, nil
+	case oktaErr != nil && oktaErr.StatusCode == http.StatusBadRequest:
+		// Okta rejected what passed our own checks (e.g. a foreign cursor):
+		// the caller's input, so the caller's 400, with Okta's summary.
+		body.Message = "Okta rejected the request: " + oktaErr.ErrorSummary
 		return http.StatusBadRequest, body, nil
 	case okta.IsNotFound(err):
 		body.Message = "not found in Okta"

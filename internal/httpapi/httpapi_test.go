@@ -30,6 +30,7 @@ func TestClassify(t *testing.T) {
 		{"status error", Errorf(http.StatusRequestEntityTooLarge, "too big"), 413, "", ""},
 		{"invalid id", okta.ValidateID("userId", "../x"), 400, "", ""},
 		{"invalid request", fmt.Errorf("wrap: %w", revocation.ErrInvalid), 400, "", ""},
+		{"okta 400", &okta.Error{StatusCode: 400, ErrorCode: "E0000001", ErrorSummary: "Api validation failed"}, 400, "E0000001", ""},
 		{"okta 404", &okta.Error{StatusCode: 404, ErrorCode: "E0000007", RequestID: "req-1"}, 404, "E0000007", ""},
 		{"okta 429", &okta.Error{StatusCode: 429, ErrorCode: "E0000047", RateLimitReset: reset}, 429, "E0000047", "30"},
 		{"okta 429 unknown reset", &okta.Error{StatusCode: 429}, 429, "", "60"},
