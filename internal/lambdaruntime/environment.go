@@ -101,6 +101,7 @@ func (f *Function) startEnvironment(seq int) (*environment, error) {
 		e.exitErr = err
 		killed := e.killed
 		e.mu.Unlock()
+		f.record(func(s *Stats) { s.PeakRSS = append(s.PeakRSS, peakRSS(cmd.ProcessState)) })
 		if !killed {
 			f.record(func(s *Stats) { s.Crashes++ })
 			f.logger.Warn("execution environment exited", slog.Int("environment", seq), slog.Any("status", exitStatus(err)))

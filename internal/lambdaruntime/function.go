@@ -138,6 +138,10 @@ type Stats struct {
 	Crashes int
 	// InitDurations lists the time to first /next of every cold start.
 	InitDurations []time.Duration
+	// PeakRSS lists the peak resident set size, in bytes, of every
+	// execution environment that has exited, in the order they exited
+	// (after Close: all of them). 0 where the platform does not report it.
+	PeakRSS []int64
 }
 
 // Function runs invocations of one function in a bounded pool of execution
@@ -243,6 +247,7 @@ func (f *Function) Stats() Stats {
 	defer f.mu.Unlock()
 	s := f.stats
 	s.InitDurations = append([]time.Duration(nil), f.stats.InitDurations...)
+	s.PeakRSS = append([]int64(nil), f.stats.PeakRSS...)
 	return s
 }
 
