@@ -12,7 +12,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -97,6 +100,19 @@ type Options struct {
 	Logger *slog.Logger
 	// OnBatch is called after each SQS batch is handled.
 	OnBatch func(function string, r localesm.BatchReport)
+	// FunctionEnv adds environment variables to every function, set last so
+	// they override the template's values and the local endpoints (tests
+	// point AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL_SECRETS_MANAGER at a
+	// proxy they can take down, or shorten SECRET_CACHE_TTL).
+	FunctionEnv map[string]string
+	// OktaServiceApp makes the functions authenticate to the fake org as an
+	// OAuth 2.0 service app (private_key_jwt with a fresh RSA key) instead
+	// of with an SSWS token: the Okta API secret holds
+	// {"clientId","privateKey","keyId"}. Ignored with a real org.
+	OktaServiceApp bool
+	// OktaMiddleware, if set, wraps the fake org's HTTP handler (tests use
+	// it to see what the functions send). Ignored with a real org.
+	OktaMiddleware func(http.Handler) http.Handler
 }
 
 // Queue is a queue created from the template.
@@ -120,6 +136,10 @@ type Stack struct {
 	Demo oktafake.Demo
 	// OktaAPIToken is the fake org's API token ("" with a real org).
 	OktaAPIToken string
+	// OktaAPISecret is the Okta API secret's SecretString the stack created
+	// for the fake org ("" with a real org): {"apiToken":...}, or the
+	// service app's credentials with Options.OktaServiceApp.
+	OktaAPISecret string
 	// Moto is the local AWS endpoint.
 	Moto *motoserver.Server
 	// Queues by logical id; RevocationQueue is the one REVOCATION_QUEUE_URL
@@ -352,8 +372,32 @@ func (s *Stack) startOkta(opts Options) error {
 		return nil
 	}
 	s.OktaAPIToken = "local-" + randomString()
-	s.Okta = oktafake.New(oktafake.WithAPIToken(s.OktaAPIToken))
-	s.closers = append(s.closers, func() error { s.Okta.Close(); return nil })
+	if opts.OktaMiddleware == nil {
+		s.Okta = oktafake.New(oktafake.WithAPIToken(s.OktaAPIToken))
+		s.closers = append(s.closers, func() error { s.Okta.Close(); return nil })
+	} else {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("fake Okta org: listen on loopback: %w", err)
+		}
+		s.Okta = oktafake.NewHandler(oktafake.WithAPIToken(s.OktaAPIToken))
+		s.Okta.URL = "http://" + ln.Addr().String()
+		srv := &http.Server{Handler: opts.OktaMiddleware(s.Okta.Handler()), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		s.closers = append(s.closers, func() error {
+			s.Okta.Close() // ends hung and delayed calls first
+			return srv.Close()
+		})
+	}
+	b, _ := json.Marshal(map[string]string{"apiToken": s.OktaAPIToken})
+	s.OktaAPISecret = string(b)
+	if opts.OktaServiceApp {
+		secret, err := registerServiceApp(s.Okta)
+		if err != nil {
+			return err
+		}
+		s.OktaAPISecret = secret
+	}
 	s.Demo = oktafake.SeedDemo(s.Okta)
 	s.OktaOrgURL = s.Okta.URL
 	s.logger.Info("fake Okta org ready", slog.String("url", s.Okta.URL), slog.Int("users", len(s.Demo.Users)), slog.Int("tokens", len(s.Demo.Tokens)))
@@ -364,8 +408,7 @@ func (s *Stack) startOkta(opts Options) error {
 func (s *Stack) createSecrets(ctx context.Context, client *secretsmanager.Client, opts Options) error {
 	apiSecret := opts.OktaAPISecret
 	if s.Okta != nil {
-		b, _ := json.Marshal(map[string]string{"apiToken": s.OktaAPIToken})
-		apiSecret = string(b)
+		apiSecret = s.OktaAPISecret
 	}
 	for env, value := range map[string]string{EnvOktaAPISecretARN: apiSecret, EnvHookSecretARN: opts.HookSecret} {
 		name := "okta-token-revoker/local/" + strings.ToLower(strings.TrimSuffix(env, "_ARN"))
@@ -393,6 +436,9 @@ func (s *Stack) startFunctions(bootstraps map[string]string, opts Options) error
 			s.HookAuthHeader = env[EnvHookAuthHeader]
 		}
 		for k, v := range s.Moto.Env() {
+			env[k] = v
+		}
+		for k, v := range opts.FunctionEnv {
 			env[k] = v
 		}
 		f, err := lambdaruntime.New(lambdaruntime.Config{
@@ -587,6 +633,34 @@ func (s *Stack) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// serviceAppClientID and serviceAppKeyID name the OAuth 2.0 service app
+// registered with Options.OktaServiceApp.
+const (
+	serviceAppClientID = "0oalocalserviceapp01"
+	serviceAppKeyID    = "local-key-1"
+)
+
+// registerServiceApp registers an OAuth 2.0 service app with a fresh RSA
+// key in the fake org and returns the Okta API secret that authenticates as
+// it.
+func registerServiceApp(org *oktafake.Server) (string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", fmt.Errorf("service app key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("service app key: %w", err)
+	}
+	org.RegisterServiceApp(serviceAppClientID, key.Public(), serviceAppKeyID)
+	b, _ := json.Marshal(map[string]string{
+		"clientId":   serviceAppClientID,
+		"privateKey": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"keyId":      serviceAppKeyID,
+	})
+	return string(b), nil
 }
 
 // randomString returns 128 random bits as text.
