@@ -101,7 +101,6 @@ func (f *Function) startEnvironment(seq int) (*environment, error) {
 		e.exitErr = err
 		killed := e.killed
 		e.mu.Unlock()
-		f.record(func(s *Stats) { s.PeakRSS = append(s.PeakRSS, peakRSS(cmd.ProcessState)) })
 		if !killed {
 			f.record(func(s *Stats) { s.Crashes++ })
 			f.logger.Warn("execution environment exited", slog.Int("environment", seq), slog.Any("status", exitStatus(err)))
@@ -307,6 +306,13 @@ func (e *environment) kill() {
 	e.killed = true
 	close(e.dying)
 	e.mu.Unlock()
+	select {
+	case <-e.exited: // gone: its pid may belong to another process by now
+	default:
+		if rss, ok := peakRSS(e.cmd.Process.Pid); ok {
+			e.f.record(func(s *Stats) { s.PeakRSS = append(s.PeakRSS, rss) })
+		}
+	}
 	// The whole process group, even if the bootstrap itself already exited:
 	// a child it left behind must not outlive the environment.
 	killProcess(e.cmd.Process)

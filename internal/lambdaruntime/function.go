@@ -139,8 +139,9 @@ type Stats struct {
 	// InitDurations lists the time to first /next of every cold start.
 	InitDurations []time.Duration
 	// PeakRSS lists the peak resident set size, in bytes, of every
-	// execution environment that has exited, in the order they exited
-	// (after Close: all of them). 0 where the platform does not report it.
+	// execution environment the runner stopped (Close, a timeout), read
+	// just before the kill (Linux only: VmHWM in /proc/<pid>/status).
+	// Environments that exited by themselves are not listed.
 	PeakRSS []int64
 }
 
