@@ -217,7 +217,7 @@ var wantRoutes = map[string]routeWant{
 var wantEnv = map[string][]string{
 	hookFn:   {"HOOK_AUTH_HEADER", "HOOK_SECRET_ARN", "LOG_LEVEL", "REVOCATION_QUEUE_URL", "REVOKE_ON_EVENTS"},
 	listFn:   {"LOG_LEVEL", "OKTA_API_SECRET_ARN", "OKTA_ORG_URL"},
-	revokeFn: {"DRY_RUN", "LOG_LEVEL", "OKTA_API_SECRET_ARN", "OKTA_ORG_URL", "REVOCATION_QUEUE_URL", "REVOKE_OKTA_SESSIONS"},
+	revokeFn: {"DRY_RUN", "LOG_LEVEL", "OKTA_API_SECRET_ARN", "OKTA_ORG_URL", "REVOCATION_QUEUE_URL", "REVOKE_CONCURRENCY", "REVOKE_OKTA_SESSIONS"},
 }
 
 // allowedManagedPolicies are AWS managed policies a role may attach. X-Ray
