@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/okta-token-revoker/okta-token-revoker/cmd/runlocal/stack"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 )
 
 // Short queue settings so a poison message reaches the dead-letter queue in
@@ -71,9 +73,15 @@ func runTests(m *testing.M) int {
 	}
 	local = s
 	sqsAPI = sqs.NewFromConfig(s.Moto.AWSConfig())
+	watchForSecrets("e2e stack", &captured, map[string]string{"hook secret": s.HookSecret, "Okta API token": s.OktaAPIToken})
 	code := m.Run()
 	if err := s.Close(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: stop the local stack: %v\n", err)
+		code = 1
+	}
+	// Everything every stack logged and answered, whichever tests ran.
+	if err := scanForSecrets(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		code = 1
 	}
 	if code != 0 {
@@ -114,9 +122,16 @@ func (r response) String() string { return strconv.Itoa(r.Status) + " " + string
 // captured.
 func call(t *testing.T, method, path string, body []byte, headers map[string]string) response {
 	t.Helper()
+	return callAPI(t, local.URL, &captured, method, path, body, headers)
+}
+
+// callAPI sends one request to the API at baseURL and records the answer
+// in out.
+func callAPI(t *testing.T, baseURL string, out io.Writer, method, path string, body []byte, headers map[string]string) response {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, local.URL+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +147,13 @@ func call(t *testing.T, method, path string, body []byte, headers map[string]str
 	if err != nil {
 		t.Fatalf("%s %s: read: %v", method, path, err)
 	}
-	fmt.Fprintf(&captured, "HTTP %s %s -> %d %v %s\n", method, path, resp.StatusCode, resp.Header, b)
+	// The answer is recorded whole; the request's query is not, since a
+	// test may put a secret there on purpose (it must not authenticate).
+	target, query, _ := strings.Cut(path, "?")
+	if query != "" {
+		target += "?<query>"
+	}
+	fmt.Fprintf(out, "HTTP %s %s -> %d %v %s\n", method, target, resp.StatusCode, resp.Header, b)
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
@@ -153,10 +174,16 @@ func getArray(t *testing.T, path string) []map[string]any {
 // eventually polls cond until it holds or waitLimit passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
+	eventuallyWithin(t, waitLimit, what, cond)
+}
+
+// eventuallyWithin polls cond until it holds or limit passes.
+func eventuallyWithin(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitLimit, what)
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -165,17 +192,19 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // hookDelivery is an Okta event hook delivery with one System Log event of
 // eventType targeting userID.
 func hookDelivery(eventType, userID string) []byte {
+	return oktaDelivery(local.OktaOrgURL, uuid.NewString(), eventType, userID)
+}
+
+// oktaDelivery is an Okta event hook delivery from the org at orgURL with
+// one System Log event of eventType per user, targeting that user. Okta
+// redelivers a delivery with the same eventId and event uuids; pass the
+// same eventID to get the same body.
+func oktaDelivery(orgURL, eventID, eventType string, userIDs ...string) []byte {
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-	b, _ := json.Marshal(map[string]any{
-		"eventType":          "com.okta.event_hook",
-		"eventTypeVersion":   "1.0",
-		"cloudEventsVersion": "0.1",
-		"source":             local.OktaOrgURL + "/api/v1/eventHooks/whoe2etest0000000001",
-		"eventId":            uuid.NewString(),
-		"eventTime":          now,
-		"contentType":        "application/json",
-		"data": map[string]any{"events": []any{map[string]any{
-			"uuid":           uuid.NewString(),
+	events := make([]any, len(userIDs))
+	for i, userID := range userIDs {
+		events[i] = map[string]any{
+			"uuid":           uuid.NewSHA1(uuid.NameSpaceURL, []byte(eventID+"/"+userID)).String(),
 			"published":      now,
 			"eventType":      eventType,
 			"version":        "0",
@@ -184,7 +213,17 @@ func hookDelivery(eventType, userID string) []byte {
 			"actor":          map[string]any{"id": "00uadmine2e000000001", "type": "User", "alternateId": "admin@example.com", "displayName": "Admin"},
 			"outcome":        map[string]any{"result": "SUCCESS"},
 			"target":         []any{map[string]any{"id": userID, "type": "User", "alternateId": userID + "@example.com", "displayName": "User"}},
-		}}},
+		}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"eventType":          "com.okta.event_hook",
+		"eventTypeVersion":   "1.0",
+		"cloudEventsVersion": "0.1",
+		"source":             orgURL + "/api/v1/eventHooks/whoe2etest0000000001",
+		"eventId":            eventID,
+		"eventTime":          now,
+		"contentType":        "application/json",
+		"data":               map[string]any{"events": events},
 	})
 	return b
 }
@@ -193,11 +232,17 @@ func hookDelivery(eventType, userID string) []byte {
 // returns the user id and the token ids by client.
 func newUser(t *testing.T, clients ...string) (string, map[string][]string) {
 	t.Helper()
+	return newUserIn(t, local.Okta, clients...)
+}
+
+// newUserIn is newUser in the fake org org.
+func newUserIn(t *testing.T, org *oktafake.Server, clients ...string) (string, map[string][]string) {
+	t.Helper()
 	id := fmt.Sprintf("00ue2e%014d", userSeq.Add())
-	local.Okta.AddUser(id)
+	org.AddUser(id)
 	tokens := map[string][]string{}
 	for _, c := range clients {
-		tokens[c] = append(tokens[c], local.Okta.AddToken(id, c, "openid", "offline_access"))
+		tokens[c] = append(tokens[c], org.AddToken(id, c, "openid", "offline_access"))
 	}
 	return id, tokens
 }
@@ -219,7 +264,13 @@ var userSeq counter
 // queueDepth is the number of visible and in-flight messages of a queue.
 func queueDepth(t *testing.T, url string) int {
 	t.Helper()
-	out, err := sqsAPI.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+	return queueDepthOf(t, sqsAPI, url)
+}
+
+// queueDepthOf is queueDepth through the SQS client api.
+func queueDepthOf(t *testing.T, api *sqs.Client, url string) int {
+	t.Helper()
+	out, err := api.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
 		QueueUrl: aws.String(url),
 		AttributeNames: []sqstypes.QueueAttributeName{
 			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
