@@ -1,0 +1,295 @@
+package coldstart
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/okta-token-revoker/okta-token-revoker/bench/internal/benchkit"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/lambdaruntime"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
+)
+
+// The IDs and the hook secret the sample events in events/ use.
+const (
+	sampleUser   = "00u1a2b3c4d5e6f7g8h9"
+	sampleUser2  = "00u9z8y7x6w5v4u3t2s1"
+	sampleClient = "0oa1a2b3c4d5e6f7g8h9"
+	hookSecret   = "sample-hook-secret-change-me"
+	apiToken     = "00Bench-Cold-Start-API-Token"
+)
+
+// fixture is what the functions talk to: moto_server (queue, secrets) and
+// the fake Okta org.
+type fixture struct {
+	moto                      *moto.Server
+	org                       *oktafake.Server
+	queueURL                  string
+	hookSecretARN, oktaAPIARN string
+}
+
+// function is one bootstrap under test and the event that stands for its
+// typical first invocation.
+type function struct {
+	name    string
+	build   func(ctx context.Context, repo, dir string) (string, error)
+	event   string // file in events/; "" sends {}
+	env     func(*fixture) map[string]string
+	seed    func(*fixture)
+	checkOK func(payload []byte) error
+}
+
+var functions = []function{
+	{
+		name: "minimal",
+		build: func(ctx context.Context, repo, dir string) (string, error) {
+			return benchkit.BuildPackage(ctx, repo, dir, "Minimal", "./bench/minimal")
+		},
+		env:     func(*fixture) map[string]string { return map[string]string{} },
+		checkOK: func(p []byte) error { return expect(string(p) == "{}", "response %s", p) },
+	},
+	{
+		// Okta's one-time verification GET: reads the hook secret from
+		// Secrets Manager.
+		name:  "okta-hook-verify",
+		build: buildFunction("OktaHookFunction"),
+		event: "okta-hook-verification.json",
+		env: func(f *fixture) map[string]string {
+			return map[string]string{"HOOK_SECRET_ARN": f.hookSecretARN, "REVOCATION_QUEUE_URL": f.queueURL}
+		},
+		checkOK: httpStatus(200),
+	},
+	{
+		// A suspend delivery: reads the hook secret from Secrets Manager,
+		// queues one revocation on SQS.
+		name:  "okta-hook",
+		build: buildFunction("OktaHookFunction"),
+		event: "okta-hook-suspend.json",
+		env: func(f *fixture) map[string]string {
+			return map[string]string{"HOOK_SECRET_ARN": f.hookSecretARN, "REVOCATION_QUEUE_URL": f.queueURL}
+		},
+		checkOK: httpStatus(200),
+	},
+	{
+		// One page of a user's tokens for a client: reads the Okta secret,
+		// one Okta GET.
+		name:  "list-tokens",
+		build: buildFunction("ListTokensFunction"),
+		event: "list-user-client-tokens.json",
+		env: func(f *fixture) map[string]string {
+			return map[string]string{"OKTA_ORG_URL": f.org.URL, "OKTA_API_SECRET_ARN": f.oktaAPIARN}
+		},
+		seed:    seedTokens,
+		checkOK: httpStatus(200),
+	},
+	{
+		// An SQS batch of three revocations (user-wide, user+client,
+		// app token): reads the Okta secret, several Okta calls.
+		name:  "revoke-tokens",
+		build: buildFunction("RevokeTokensFunction"),
+		event: "sqs-revocations.json",
+		env: func(f *fixture) map[string]string {
+			return map[string]string{"OKTA_ORG_URL": f.org.URL, "OKTA_API_SECRET_ARN": f.oktaAPIARN, "REVOCATION_QUEUE_URL": f.queueURL}
+		},
+		seed: seedTokens,
+		checkOK: func(p []byte) error {
+			var resp events.SQSEventResponse
+			if err := json.Unmarshal(p, &resp); err != nil {
+				return fmt.Errorf("response %s: %w", p, err)
+			}
+			return expect(len(resp.BatchItemFailures) == 0, "batch item failures %+v", resp.BatchItemFailures)
+		},
+	},
+}
+
+func buildFunction(logicalID string) func(ctx context.Context, repo, dir string) (string, error) {
+	return func(ctx context.Context, repo, dir string) (string, error) {
+		return benchkit.BuildFunction(ctx, repo, dir, logicalID)
+	}
+}
+
+func seedTokens(f *fixture) {
+	f.org.Reset()
+	f.org.AddApp(sampleClient, "", "Sample app")
+	f.org.AddToken(sampleUser, sampleClient)
+	f.org.AddToken(sampleUser, "0oaOtherClient000000")
+	f.org.AddToken(sampleUser2, sampleClient)
+}
+
+func httpStatus(want int) func([]byte) error {
+	return func(p []byte) error {
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(p, &resp); err != nil {
+			return fmt.Errorf("response %s: %w", p, err)
+		}
+		return expect(resp.StatusCode == want, "status %d, want %d: %s", resp.StatusCode, want, resp.Body)
+	}
+}
+
+func expect(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}
+
+func BenchmarkColdStart(b *testing.B) {
+	repo, err := benchkit.RepoRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	bootstraps := make([]string, len(functions))
+	for i, fn := range functions {
+		if bootstraps[i], err = fn.build(b.Context(), repo, dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	srv := moto.Start(b)
+	org := oktafake.New(oktafake.WithAPIToken(apiToken))
+	b.Cleanup(org.Close)
+	queueURL, _ := srv.CreateQueueWithDLQ(b, "revocations", 370*time.Second, 5)
+	fx := &fixture{
+		moto:          srv,
+		org:           org,
+		queueURL:      queueURL,
+		hookSecretARN: srv.CreateSecret(b, "okta-token-revoker/hook", hookSecret),
+		oktaAPIARN:    srv.CreateSecret(b, "okta-token-revoker/okta-api", `{"apiToken":"`+apiToken+`"}`),
+	}
+
+	var floor float64 // the minimal function's median first response, ms
+	for i, fn := range functions {
+		payload := []byte("{}")
+		if fn.event != "" {
+			if payload, err = os.ReadFile(filepath.Join(repo, "events", fn.event)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		info, err := os.Stat(bootstraps[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("function="+fn.name, func(b *testing.B) {
+			var initMs, firstMs, warmMs, rssMB []float64
+			for range b.N {
+				b.StopTimer()
+				if fn.seed != nil {
+					fn.seed(fx)
+				}
+				b.StartTimer()
+				r := coldStart(b, fx, fn, bootstraps[i], payload)
+				initMs = append(initMs, ms(r.init))
+				firstMs = append(firstMs, ms(r.firstResponse))
+				warmMs = append(warmMs, ms(r.warm))
+				rssMB = append(rssMB, float64(r.peakRSS)/(1<<20))
+			}
+			first := benchkit.Median(firstMs)
+			b.ReportMetric(benchkit.Median(initMs), "init-ms")
+			b.ReportMetric(first, "first-response-ms")
+			if fn.name == "minimal" {
+				floor = first
+			} else if floor > 0 {
+				b.ReportMetric(first/floor, "x-floor")
+			}
+			b.ReportMetric(benchkit.Median(warmMs), "warm-response-ms")
+			b.ReportMetric(benchkit.Median(rssMB), "peak-rss-MB")
+			b.ReportMetric(float64(info.Size())/(1<<20), "binary-MB")
+		})
+	}
+}
+
+type coldStartResult struct {
+	init, firstResponse, warm time.Duration
+	peakRSS                   int64
+}
+
+// coldStart starts a fresh execution environment, sends it one event and
+// shuts it down.
+func coldStart(b *testing.B, fx *fixture, fn function, bootstrap string, payload []byte) coldStartResult {
+	env := fn.env(fx)
+	for _, kv := range fx.moto.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY":
+			continue // the runtime sets them
+		}
+		env[k] = v
+	}
+	out := &syncBuffer{}
+	f, err := lambdaruntime.New(lambdaruntime.Config{
+		FunctionName: "Bench-" + fn.name, Bootstrap: bootstrap, Env: env,
+		Region: moto.Region, AccessKeyID: moto.AccessKeyID, SecretAccessKey: moto.SecretAccessKey,
+		Timeout: 30 * time.Second, MaxEnvironments: 1, Output: out,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	invoke := func(cold bool) (lambdaruntime.Result, time.Duration) {
+		start := time.Now()
+		res, err := f.Invoke(context.Background(), payload)
+		took := time.Since(start)
+		if err == nil && res.Error != nil {
+			err = res.Error
+		}
+		if err == nil {
+			err = fn.checkOK(res.Payload)
+		}
+		if err == nil && res.ColdStart != cold {
+			err = fmt.Errorf("cold start %v, want %v", res.ColdStart, cold)
+		}
+		if err != nil {
+			b.Fatalf("%s: %v\n%s", fn.name, err, out)
+		}
+		return res, took
+	}
+	res, first := invoke(true)
+	// The same event again in the now warm environment: what the first
+	// response costs beyond the steady state.
+	b.StopTimer()
+	defer b.StartTimer()
+	if fn.seed != nil {
+		fn.seed(fx)
+	}
+	_, warm := invoke(false)
+	_ = f.Close()
+	st := f.Stats()
+	if len(st.PeakRSS) != 1 {
+		b.Fatalf("%s: %d peak RSS values, want one", fn.name, len(st.PeakRSS))
+	}
+	return coldStartResult{init: res.InitDuration, firstResponse: first, warm: warm, peakRSS: st.PeakRSS[0]}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// syncBuffer collects a function's output, shown only when it fails.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,21 @@
+// Package coldstart benchmarks the cold start of each function's bootstrap,
+// built exactly as `make build-<LogicalId>` builds it (for the host
+// architecture), under the local Lambda Runtime API
+// (internal/lambdaruntime), against moto_server and the fake Okta org. Each
+// is compared with the smallest aws-lambda-go function (bench/minimal),
+// built the same way: the floor no Go function can go below.
+//
+// Run it with `make bench`, or alone:
+//
+//	go test -run '^$' -bench ColdStart -benchtime 7x ./bench/coldstart
+//
+// Every iteration starts a fresh execution environment and sends it one
+// representative event; the metrics are medians over the iterations:
+//
+//   - init-ms: exec to the runtime's first GET /next (Lambda's Init Duration)
+//   - first-response-ms: exec to the first event's response
+//   - x-floor: first-response-ms over the minimal function's (goal <= 3)
+//   - warm-response-ms: the same event again, in the now warm environment
+//   - peak-rss-MB: the process's peak resident set size (goal < 24)
+//   - binary-MB: the bootstrap's size (goal < 12)
+package coldstart
