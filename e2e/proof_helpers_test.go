@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -171,7 +173,8 @@ type proofStack struct {
 
 // startProofStack starts a stack with the bootstraps TestMain built, the
 // template's settings unless opts says otherwise, and every output captured
-// and watched for secrets. It is closed when the test ends.
+// and watched for secrets. It is closed when the test ends. With
+// E2E_OUTPUT_DIR set, its output is written there as <test name>.log.
 func startProofStack(t *testing.T, name string, opts stack.Options) *proofStack {
 	t.Helper()
 	p := &proofStack{name: name, out: &syncBuffer{}}
@@ -216,6 +219,13 @@ func startProofStack(t *testing.T, name string, opts stack.Options) *proofStack 
 		}
 		if err := scanForSecrets(); err != nil {
 			t.Error(err)
+		}
+		if dir := os.Getenv("E2E_OUTPUT_DIR"); dir != "" {
+			// For CI artifacts and for reading what a passing run did.
+			file := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+".log")
+			if err := os.WriteFile(file, []byte(p.out.String()), 0o644); err != nil {
+				t.Errorf("write the output of the %s: %v", name, err)
+			}
 		}
 		if t.Failed() {
 			out := p.out.String()
