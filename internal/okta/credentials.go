@@ -185,7 +185,7 @@ func parsePrivateKey(pemText string) (signingKey, error) {
 	case "PRIVATE KEY":
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 	default:
-		return signingKey{}, fmt.Errorf("%w: privateKey PEM type %q is not a private key (want RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY)", ErrInvalidCredentials, truncate(block.Type, 40))
+		return signingKey{}, fmt.Errorf("%w: privateKey PEM block is not a private key (want RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY)", ErrInvalidCredentials)
 	}
 	if err != nil {
 		// x509's messages describe the structure, never the key bytes.

@@ -25,6 +25,8 @@ import (
 //
 //	interval = (reset - now) / (remaining - in flight - reserve) × share
 //
+// computed at each of our responses.
+//
 // share estimates how many equally busy clients use the bucket: between two
 // of our own responses, Remaining drops by our calls plus everyone else's,
 // so drop ÷ own calls (over the last few responses) is the number of
@@ -105,6 +107,7 @@ const (
 	maxShare       = 200                    // no more clients than this are assumed
 	maxResetJitter = time.Second            // upper bound of the per-window jitter after a reset
 	probeRecheck   = 250 * time.Millisecond // re-check while a probe is in flight, in case it is lost
+	burstFraction  = 0.1                    // share of our fair budget that may go ahead of the schedule
 	// resetSlack covers the 1 s resolution of X-Rate-Limit-Reset: a window
 	// that reported a reset in the past is assumed to end within this time.
 	resetSlack = time.Second
@@ -122,20 +125,25 @@ type bucket struct {
 	resetJitter time.Duration
 
 	// This client's calls.
-	inflight int       // sent, no answer yet
-	probing  bool      // a probe of a new window is in flight
-	lastSend time.Time // when the last call was let through
-	ownDone  int       // our responses seen in this window
+	inflight int           // sent, no answer yet
+	probing  bool          // a probe of a new window is in flight
+	tat      time.Time     // theoretical arrival time of the next call (GCRA)
+	interval time.Duration // pacing interval, set at each observation
+	burst    float64       // calls that may go ahead of the schedule
+	ownDone  int           // our responses seen in this window
 
 	// The share estimate.
 	share      float64 // estimated equally busy clients, >= 1
 	priorShare float64 // share when this window began
+	informed   bool    // share rests on enough of our own calls
+	observedAt time.Time
 	samples    []shareSample
 
 	changed chan struct{} // closed and replaced on every observation
 }
 
 type shareSample struct {
+	at        time.Time
 	remaining int // b.remaining after the observation
 	own       int // b.ownDone after the observation
 }
@@ -173,10 +181,10 @@ func (p *pacer) wait(ctx context.Context, class string) (*ticket, error) {
 		p.mu.Lock()
 		now := p.now()
 		b := p.bucket(class)
-		d, probe := b.delay(now)
+		d, probe, interval := b.delay(now)
 		if d <= 0 {
 			b.inflight++
-			b.lastSend = now
+			b.tat = later(b.tat, now).Add(interval)
 			if probe {
 				b.probing = true
 			}
@@ -201,35 +209,56 @@ func (p *pacer) wait(ctx context.Context, class string) (*ticket, error) {
 	}
 }
 
-// delay is how long a new call must wait now (0: send it), and whether it
-// would be the probe of a new window. Called with the pacer locked.
-func (b *bucket) delay(now time.Time) (time.Duration, bool) {
+// delay is how long a new call must wait now (0: send it), whether it
+// would be the probe of a new window, and the pacing interval the call
+// uses up. Called with the pacer locked.
+//
+// Pacing is a virtual schedule (GCRA): each call moves the theoretical
+// arrival time tat one interval on, and a call may go when tat is at most
+// a small burst ahead of now. So a client with a few calls to make sends
+// them at once, and a busy one settles at one call per interval.
+func (b *bucket) delay(now time.Time) (time.Duration, bool, time.Duration) {
 	if b.unmetered {
-		return 0, false
+		return 0, false, 0
 	}
 	if !b.known || !now.Before(b.reset) {
 		// The window is unknown or over: one probe learns the new one.
 		if b.known {
 			if at := b.reset.Add(b.resetJitter); now.Before(at) {
-				return at.Sub(now), false
+				return at.Sub(now), false, 0
 			}
 		}
 		if b.probing {
-			return probeRecheck, false
+			return probeRecheck, false, 0
 		}
-		return 0, true
+		return 0, true, 0
 	}
-	budget := b.remaining - b.inflight - reserve(b.limit)
-	if budget <= 0 {
-		return b.reset.Add(b.resetJitter).Sub(now), false
+	if b.budget(now) <= 0 {
+		return b.reset.Add(b.resetJitter).Sub(now), false, 0
 	}
-	interval := time.Duration(float64(b.reset.Sub(now)) * b.share / float64(budget))
-	next := b.lastSend.Add(interval)
+	next := later(b.tat, now).Add(-time.Duration(b.burst * float64(b.interval)))
+	if !next.After(now) {
+		return 0, false, b.interval
+	}
 	if !next.Before(b.reset) {
 		// Our next fair slot is after the reset: start afresh then.
 		next = b.reset.Add(b.resetJitter)
 	}
-	return next.Sub(now), false
+	return next.Sub(now), false, b.interval
+}
+
+// budget estimates the calls this client may still make in the window:
+// the last Remaining seen, less our calls in flight, less what the others
+// have spent since at their observed rate, less the reserve.
+func (b *bucket) budget(now time.Time) float64 {
+	return float64(b.remaining - b.inflight - reserve(b.limit))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // reserve is the part of a bucket this client leaves unused, to absorb
@@ -254,10 +283,11 @@ func (p *pacer) observe(t *ticket, status int, h http.Header) {
 		// Okta always sends the headers; their absence (a test double, a
 		// proxy's error page) means nothing is metered here.
 		b.unmetered = !b.known || status < 500
-	case !ok, rl.limit == 0:
-		// A 429 without headers, or a concurrency-limit 429 (Limit 0,
-		// whose Reset is only a suggestion): nothing to learn about the
-		// window; the retry loop backs off.
+	case !ok, rl.limit == 0, status == http.StatusTooManyRequests && rl.remaining > 0:
+		// A 429 without headers, a concurrency-limit 429 (Limit 0, whose
+		// Reset is only a suggestion) or one with budget left (the headers
+		// describe another limit than the one hit): nothing to learn about
+		// the window; the retry loop backs off.
 	default:
 		b.unmetered = false
 		b.record(p.now(), rl)
@@ -293,6 +323,7 @@ func (b *bucket) notify() {
 // record folds one response's rate-limit headers into the bucket.
 func (b *bucket) record(now time.Time, rl rateLimitHeaders) {
 	reset := rl.reset
+	newWindow := false
 	if !reset.After(now) {
 		// The header's whole seconds say the window is over, yet this
 		// answer was counted in it: it ends within the header's resolution.
@@ -310,6 +341,7 @@ func (b *bucket) record(now time.Time, rl rateLimitHeaders) {
 		b.resetJitter = jitter(min(maxResetJitter, reset.Sub(now)/20))
 		b.ownDone = 0
 		b.samples = b.samples[:0]
+		newWindow = true
 		b.priorShare = b.share
 	case rl.reset.Before(b.reported):
 		return // an answer from the previous window, arriving late
@@ -324,15 +356,37 @@ func (b *bucket) record(now time.Time, rl rateLimitHeaders) {
 		copy(b.samples, b.samples[1:])
 		b.samples = b.samples[:shareSamples-1]
 	}
-	b.samples = append(b.samples, shareSample{remaining: b.remaining, own: b.ownDone})
+	b.samples = append(b.samples, shareSample{at: now, remaining: b.remaining, own: b.ownDone})
+	b.observedAt = now
 	first := b.samples[0]
 	own := b.ownDone - first.own
-	if own <= 0 {
-		return
+	if own > 0 {
+		drop := first.remaining - b.remaining
+		w := 1.0 // no prior yet: trust what we see
+		if b.informed {
+			w = min(1, float64(own)/shareTrustAt)
+		}
+		b.share = min(maxShare, max(1, (1-w)*b.priorShare+w*float64(drop)/float64(own)))
+		if own >= shareTrustAt {
+			b.informed = true
+		}
 	}
-	est := float64(first.remaining-b.remaining) / float64(own)
-	w := min(1, float64(own)/shareTrustAt)
-	b.share = min(maxShare, max(1, (1-w)*b.priorShare+w*est))
+	// The interval is fixed here, from fresh numbers, not recomputed as
+	// time passes: with a stale Remaining, a shrinking time-to-reset would
+	// speed us up just when the others have spent the budget.
+	if budget := b.budget(now); budget > 0 {
+		b.interval = time.Duration(float64(b.reset.Sub(now)) * b.share / budget)
+		// Calls allowed ahead of the schedule: a tenth of our fair part,
+		// once we know how many share the bucket.
+		b.burst = 0
+		if b.informed {
+			b.burst = math.Floor(burstFraction * budget / b.share)
+		}
+	}
+	if newWindow {
+		// The probe that found this window used up a slot too.
+		b.tat = now.Add(b.interval)
+	}
 }
 
 // jitter returns a random duration in [0, d).
