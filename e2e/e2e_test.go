@@ -129,23 +129,33 @@ func call(t *testing.T, method, path string, body []byte, headers map[string]str
 // in out.
 func callAPI(t *testing.T, baseURL string, out io.Writer, method, path string, body []byte, headers map[string]string) response {
 	t.Helper()
+	r, err := send(baseURL, out, method, path, body, headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// send is callAPI for goroutines other than the test's: it returns the
+// error instead of ending the test.
+func send(baseURL string, out io.Writer, method, path string, body []byte, headers map[string]string) (response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, bytes.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: read: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: read: %w", method, path, err)
 	}
 	// The answer is recorded whole; the request's query is not, since a
 	// test may put a secret there on purpose (it must not authenticate).
@@ -154,7 +164,7 @@ func callAPI(t *testing.T, baseURL string, out io.Writer, method, path string, b
 		target += "?<query>"
 	}
 	fmt.Fprintf(out, "HTTP %s %s -> %d %v %s\n", method, target, resp.StatusCode, resp.Header, b)
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // getArray GETs path and decodes a 200 JSON array answer.
