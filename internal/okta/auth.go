@@ -26,7 +26,7 @@ const (
 	tokenRefreshMargin = time.Minute     // refresh this long before expiry
 	assertionLifetime  = 5 * time.Minute // exp of the client assertion
 	tokenFetchTimeout  = 30 * time.Second
-	maxDPoPRounds      = 3 // token calls per fetch while Okta asks for DPoP proofs or nonces
+	maxDPoPRounds      = 4 // token calls per fetch while Okta asks for DPoP proofs or nonces
 )
 
 // credentialError: no credential could be put on a request. rejected means

@@ -1,6 +1,7 @@
 package okta
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -34,6 +35,7 @@ func newRecorder(t testing.TB, h http.HandlerFunc) *recorder {
 	r := &recorder{}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
 		r.mu.Lock()
 		r.got = append(r.got, recorded{Method: req.Method, Path: req.URL.EscapedPath(), RawQuery: req.URL.RawQuery, Header: req.Header.Clone(), Body: string(body)})
 		r.mu.Unlock()
