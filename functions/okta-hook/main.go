@@ -6,7 +6,7 @@
 //
 // Environment: HOOK_SECRET_ARN, HOOK_AUTH_HEADER, REVOCATION_QUEUE_URL,
 // REVOKE_ON_EVENTS, HOOK_MAX_BODY_BYTES, HOOK_ENQUEUE_TIMEOUT,
-// SECRET_CACHE_TTL, LOG_LEVEL.
+// SECRET_CACHE_TTL, DEDUPE_TABLE_NAME, DEDUPE_TTL, LOG_LEVEL.
 package main
 
 import (
@@ -15,9 +15,11 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/handlers/oktahook"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/logging"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
@@ -39,11 +41,17 @@ func main() {
 	}
 	hookSecret := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.SecretARN, cfg.SecretCacheTTL, secrets.WithLogger(logger))
 	publisher := queue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL)
-	handler, err := oktahook.New(cfg, hookSecret, publisher, logger, oktahook.WithMetrics(os.Stdout))
+	opts := []oktahook.Option{oktahook.WithMetrics(os.Stdout)}
+	if cfg.DedupeTable != "" {
+		store := dedupe.New(dynamodb.NewFromConfig(awsCfg), cfg.DedupeTable, dedupe.WithTTL(cfg.DedupeTTL))
+		opts = append(opts, oktahook.WithDedupe(store))
+	}
+	handler, err := oktahook.New(cfg, hookSecret, publisher, logger, opts...)
 	if err != nil {
 		fail(logger, "build handler", err)
 	}
-	logger.Info("okta-hook ready", slog.Any("eventTypes", cfg.EventTypes), slog.String("authHeader", cfg.AuthHeader))
+	logger.Info("okta-hook ready", slog.Any("eventTypes", cfg.EventTypes), slog.String("authHeader", cfg.AuthHeader),
+		slog.String("dedupeTable", cfg.DedupeTable))
 	lambda.Start(handler.Handle)
 }
 

@@ -44,6 +44,12 @@ type Config struct {
 	EnqueueTimeout time.Duration
 	// SecretCacheTTL is how long the hook secret is cached (SECRET_CACHE_TTL).
 	SecretCacheTTL time.Duration
+	// DedupeTable is the DynamoDB table recording queued event uuids
+	// (DEDUPE_TABLE_NAME); empty = no deduplication, every event is queued.
+	DedupeTable string
+	// DedupeTTL is how long queued uuids are remembered (DEDUPE_TTL);
+	// 0 = dedupe.DefaultTTL.
+	DedupeTTL time.Duration
 }
 
 // LoadConfig reads the configuration through getenv (os.Getenv in the
@@ -57,6 +63,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MaxBodyBytes:   DefaultMaxBodyBytes,
 		EnqueueTimeout: DefaultEnqueueTimeout,
 		SecretCacheTTL: DefaultSecretCacheTTL,
+		DedupeTable:    strings.TrimSpace(getenv("DEDUPE_TABLE_NAME")),
 	}
 	var errs []error
 	if cfg.SecretARN == "" {
@@ -104,6 +111,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, err)
 	} else {
 		cfg.SecretCacheTTL = d
+	}
+	if d, err := duration(getenv, "DEDUPE_TTL", 0); err != nil {
+		errs = append(errs, err)
+	} else {
+		cfg.DedupeTTL = d
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("okta-hook configuration: %w", errors.Join(errs...))

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/httpapi"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/metrics"
 	hook "github.com/okta-token-revoker/okta-token-revoker/internal/oktahook"
@@ -48,6 +49,15 @@ const maxChallengeLength = 1024
 const (
 	authTimeout  = time.Second
 	answerBudget = 2750 * time.Millisecond
+)
+
+// Time budgets of the dedupe table, when there is one. Claiming gets
+// claimTimeout (then the events are queued without a record: fail open);
+// confirming or releasing the claims after the queue answered gets
+// finishTimeout, within the answerBudget's margin to Okta's 3 s.
+const (
+	claimTimeout  = 500 * time.Millisecond
+	finishTimeout = 200 * time.Millisecond
 )
 
 // Metrics, written in CloudWatch's Embedded Metric Format, one line per
@@ -77,6 +87,10 @@ const (
 	MetricSecretUnavailable = "HookSecretUnavailable"
 	// MetricEnqueueLatency is the time spent queueing one delivery.
 	MetricEnqueueLatency = "HookEnqueueLatency"
+	// MetricEventsAlreadyQueued counts events not queued because the
+	// dedupe table says another delivery, the reconciler or the log stream
+	// queued them (or is queueing them).
+	MetricEventsAlreadyQueued = "HookEventsAlreadyQueued"
 )
 
 // counters are declared on every invocation, so dashboards see zeros, not
@@ -84,6 +98,7 @@ const (
 var counters = []string{
 	MetricEvents, MetricRevocationsQueued, MetricEventsSkipped, MetricEventsUnreadable,
 	MetricDeliveriesNotQueued, MetricDeliveriesRejected, MetricUnauthenticated, MetricSecretUnavailable,
+	MetricEventsAlreadyQueued,
 }
 
 // Handler serves Okta's calls. It is safe for concurrent use.
@@ -91,6 +106,7 @@ type Handler struct {
 	auth           *hook.Authenticator
 	policy         *revocation.Policy
 	publisher      Publisher
+	dedupe         *dedupe.Store // nil: every event is queued
 	logger         *slog.Logger
 	metrics        io.Writer // nil: no metrics
 	maxBodyBytes   int
@@ -105,6 +121,13 @@ type Option func(*Handler)
 // Lambda, where CloudWatch Logs extracts the metrics).
 func WithMetrics(w io.Writer) Option {
 	return func(h *Handler) { h.metrics = w }
+}
+
+// WithDedupe records each queued event's uuid in store and skips events
+// already recorded there (queued by an earlier delivery, the reconciler or
+// the log stream). Without it every event is queued.
+func WithDedupe(store *dedupe.Store) Option {
+	return func(h *Handler) { h.dedupe = store }
 }
 
 // New returns a Handler. secrets supplies the hook secret (a
@@ -237,8 +260,8 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 	}
 	log = log.With(slog.String("eventId", delivery.EventID))
 
-	batch := revocation.NewBatch(revocation.SourceEventHook, delivery.EventID)
 	var (
+		mapped    []dedupe.Event
 		uuids     []string
 		skipped   []skippedEvent
 		malformed int
@@ -259,40 +282,25 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 			skipped = append(skipped, skippedEvent{UUID: ev.UUID, EventType: ev.EventType, Reason: reason})
 			continue
 		}
-		batch.Add(ev, reqs)
+		mapped = append(mapped, dedupe.Event{Event: ev, Requests: reqs})
 	}
 
-	reqs := batch.Requests()
 	rec.Add(MetricEvents, float64(len(delivery.Events)))
 	rec.Add(MetricEventsSkipped, float64(len(skipped)))
 	rec.Add(MetricEventsUnreadable, float64(malformed))
 	summary := []any{
 		slog.Int("events", len(delivery.Events)),
 		slog.Any("eventUuids", uuids),
-		slog.Int("requests", len(reqs)),
 		slog.Int("skipped", len(skipped)),
 		slog.Int("malformed", malformed),
 	}
 	if len(skipped) > 0 {
 		summary = append(summary, slog.Any("skippedEvents", skipped))
 	}
-	if len(reqs) == 0 {
-		log.InfoContext(ctx, "delivery had nothing to revoke", summary...)
+	if len(mapped) == 0 {
+		log.InfoContext(ctx, "delivery had nothing to revoke", append(summary, slog.Int("requests", 0))...)
 		return ok()
 	}
-
-	msgs := make([]queue.Message, len(reqs))
-	queued := make([]queuedRequest, len(reqs))
-	for i, r := range reqs {
-		b, err := json.Marshal(r)
-		if err != nil {
-			// A Request is strings and a valid JSON object: cannot happen.
-			panic(fmt.Sprintf("marshal revocation request: %v", err))
-		}
-		msgs[i] = queue.Message{ID: r.RequestID, Body: string(b)}
-		queued[i] = queuedRequest{RequestID: r.RequestID, Scope: string(r.Scope()), UserID: r.UserID, AppID: r.AppID, Reason: r.Reason}
-	}
-	summary = append(summary, slog.Any("revocations", queued))
 
 	deadline := time.Now().Add(h.enqueueTimeout)
 	if latest := start.Add(answerBudget); latest.Before(deadline) {
@@ -300,9 +308,28 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 	}
 	pubCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	// Claim (when deduplicating), queue, then confirm or release: see
+	// dedupe.Enqueuer. Built per call: the publisher may be swapped in tests.
+	enq := &dedupe.Enqueuer{Store: h.dedupe, Publisher: h.publisher, Source: revocation.SourceEventHook,
+		ClaimTimeout: claimTimeout, FinishTimeout: finishTimeout}
 	enqueueStart := time.Now()
-	err = h.publisher.Publish(pubCtx, msgs)
+	out, err := enq.Enqueue(pubCtx, delivery.EventID, mapped)
 	rec.Observe(MetricEnqueueLatency, metrics.Milliseconds, float64(time.Since(enqueueStart).Microseconds())/1000)
+	rec.Add(MetricEventsAlreadyQueued, float64(len(out.AlreadyQueued)+len(out.InProgress)))
+
+	queued := make([]queuedRequest, len(out.Requests))
+	for i, r := range out.Requests {
+		queued[i] = queuedRequest{RequestID: r.RequestID, Scope: string(r.Scope()), UserID: r.UserID, AppID: r.AppID, Reason: r.Reason}
+	}
+	summary = append(summary, slog.Int("requests", len(out.Requests)), slog.Any("revocations", queued))
+	if h.dedupe != nil {
+		summary = append(summary, slog.Any("alreadyQueued", out.AlreadyQueued), slog.Any("inProgressElsewhere", out.InProgress))
+		if out.StoreErr != nil {
+			// Nothing is lost: events the table could not record were queued
+			// anyway (a duplicate revocation is harmless).
+			summary = append(summary, slog.String("dedupeError", out.StoreErr.Error()), slog.Any("unrecorded", out.Unrecorded))
+		}
+	}
 	if err != nil {
 		attrs := append(summary,
 			slog.String("error", err.Error()),
@@ -316,8 +343,13 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 		rec.Add(MetricDeliveriesNotQueued, 1)
 		return errorResponse(req, http.StatusServiceUnavailable, "could not queue the events; retry later")
 	}
-	rec.Add(MetricRevocationsQueued, float64(len(msgs)))
-	log.InfoContext(ctx, "delivery queued", append(summary, slog.Int64("durationMs", time.Since(start).Milliseconds()))...)
+	rec.Add(MetricRevocationsQueued, float64(len(out.Requests)))
+	summary = append(summary, slog.Int64("durationMs", time.Since(start).Milliseconds()))
+	if len(out.Requests) == 0 {
+		log.InfoContext(ctx, "delivery already queued by another source", summary...)
+		return ok()
+	}
+	log.InfoContext(ctx, "delivery queued", summary...)
 	return ok()
 }
 
