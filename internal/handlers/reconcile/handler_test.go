@@ -1,0 +1,451 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/handlers/oktahook"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+)
+
+const (
+	jane   = "00ub0oNGTSWTBKOLGLNR"
+	john   = "00ub0oNGTSWTBKOLJOHN"
+	portal = "0oabskvc6442nkvQO0h7"
+)
+
+// TestMissedDeliveryIsRevokedByTheNextRun: Okta never delivered the event to
+// the hook; the next poll finds it in the System Log and queues it, and
+// the revoker consuming the queue revokes the user's tokens.
+func TestMissedDeliveryIsRevokedByTheNextRun(t *testing.T) {
+	e := newEnv(t)
+	e.org.AddApp(portal, "0oaportalclient00001", "Acme Portal")
+	e.org.AddUser(jane)
+	e.org.AddUser(john)
+	janeToken := e.org.AddToken(jane, "0oaportalclient00001", "offline_access")
+	johnToken := e.org.AddToken(john, "0oaportalclient00001", "offline_access")
+	missed := e.add(userEvent("user.lifecycle.suspend", jane))
+	e.add(userEvent("user.session.start", john)) // not a revocation event
+
+	if err := e.handler(t).Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.queued(t)
+	if len(got) != 1 || got[0].UserID != jane || got[0].Scope() != revocation.ScopeUser {
+		t.Fatalf("queued %+v, want jane's tokens", got)
+	}
+	reason := reasonOf(t, got[0])
+	if reason.Source != SourceSystemLog || reason.EventUUID != missed || reason.EventType != "user.lifecycle.suspend" || reason.EventID != "" {
+		t.Fatalf("reason %+v", reason)
+	}
+	e.wantMetrics(t, map[string]float64{MetricPages: 1, MetricEvents: 1, MetricEventsQueued: 1, MetricRevocationsQueued: 1})
+
+	// The consumer (revoke-tokens) executes the queued request.
+	admin, err := okta.New(okta.Config{OrgURL: e.org.URL, Credentials: okta.StaticCredentials(okta.Credentials{APIToken: oktafake.DefaultAPIToken}), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := revocation.NewExecutor(revocation.ExecutorConfig{Okta: admin, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.Execute(context.Background(), got[0]); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := e.org.Token(janeToken); tok.Status != "REVOKED" {
+		t.Errorf("jane's token is %s, want REVOKED", tok.Status)
+	}
+	if tok, _ := e.org.Token(johnToken); tok.Status != "ACTIVE" {
+		t.Errorf("john's token is %s, want ACTIVE", tok.Status)
+	}
+}
+
+// staticSecret is the hook secret.
+type staticSecret string
+
+func (s staticSecret) Current(context.Context) (string, error)          { return string(s), nil }
+func (s staticSecret) Previous(context.Context) (string, bool, error)   { return "", false, nil }
+func (s staticSecret) Invalidate()                                      {}
+func hookDelivery(eventID string, evs ...json.RawMessage) string {
+	raws := make([]string, len(evs))
+	for i, ev := range evs {
+		raws[i] = string(ev)
+	}
+	return fmt.Sprintf(`{"eventType":"com.okta.event_hook","eventTypeVersion":"1.0","cloudEventsVersion":"0.1","source":"https://acme.okta.com/api/v1/eventHooks/who1","eventId":%q,"eventTime":"2026-03-02T10:15:04.512Z","contentType":"application/json","data":{"events":[%s]}}`,
+		eventID, strings.Join(raws, ","))
+}
+
+// TestDeliveryTheHookReceivedIsNotQueuedTwice: the hook queued the event
+// and recorded it; the poll reads it from the System Log and skips it.
+func TestDeliveryTheHookReceivedIsNotQueuedTwice(t *testing.T) {
+	e := newEnv(t)
+	delivered := userEvent("user.lifecycle.deactivate", jane)
+	missed := userEvent("user.lifecycle.suspend", john)
+	e.add(delivered)
+	e.add(missed)
+
+	hookHandler, err := oktahook.New(oktahook.Config{}, staticSecret("hook-secret"), queue.NewPublisher(e.sqs, e.queueURL),
+		slog.New(slog.DiscardHandler), oktahook.WithDedupe(e.store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := events.APIGatewayV2HTTPRequest{Headers: map[string]string{"authorization": "hook-secret"}, Body: hookDelivery("d1", delivered)}
+	req.RequestContext.HTTP.Method = http.MethodPost
+	resp, err := hookHandler.Handle(context.Background(), req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("hook: %d %v", resp.StatusCode, err)
+	}
+
+	if err := e.handler(t).Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.queued(t)
+	if len(got) != 2 || got[0].UserID != jane || got[1].UserID != john {
+		t.Fatalf("queued %+v, want jane (by the hook) and john (by the poll), once each", got)
+	}
+	if src := reasonOf(t, got[0]).Source; src != revocation.SourceEventHook {
+		t.Errorf("jane queued by %s", src)
+	}
+	if src := reasonOf(t, got[1]).Source; src != SourceSystemLog {
+		t.Errorf("john queued by %s", src)
+	}
+	e.wantMetrics(t, map[string]float64{MetricPages: 1, MetricEvents: 2, MetricEventsQueued: 1, MetricRevocationsQueued: 1, MetricEventsAlreadyQueued: 1})
+
+	// Okta redelivers to the hook after the poll: still not queued again.
+	resp, err = hookHandler.Handle(context.Background(), req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("hook redelivery: %d %v", resp.StatusCode, err)
+	}
+	if got := e.queued(t); len(got) != 0 {
+		t.Fatalf("redelivery queued %+v", got)
+	}
+}
+
+// TestConcurrentRunsNeverDoubleQueue runs several polls at once (a slow
+// run overlapping the next schedule, Lambda retrying one) over many pages.
+func TestConcurrentRunsNeverDoubleQueue(t *testing.T) {
+	e := newEnv(t)
+	var users []string
+	for i := range 24 {
+		u := fmt.Sprintf("00uconcurrent%07d", i)
+		users = append(users, u)
+		e.add(userEvent("user.lifecycle.suspend", u))
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := e.handler(t, func(c *Config) { c.PageSize = 5; c.MaxPages = 50 })
+			if err := h.Handle(context.Background(), scheduled()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// Runs that stopped at events another run held finish on later runs.
+	for range 3 {
+		if err := e.handler(t, func(c *Config) { c.PageSize = 5; c.MaxPages = 50 }).Handle(context.Background(), scheduled()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := e.queued(t)
+	var gotUsers []string
+	for _, r := range got {
+		gotUsers = append(gotUsers, r.UserID)
+	}
+	if !slices.Equal(gotUsers, users) {
+		t.Fatalf("queued %d requests %v, want each of the %d users once", len(gotUsers), gotUsers, len(users))
+	}
+}
+
+// TestCursorIsPersistedAndResumed: a new execution environment resumes
+// from the stored next link, not from the look-back.
+func TestCursorIsPersistedAndResumed(t *testing.T) {
+	e := newEnv(t)
+	first := e.add(userEvent("user.lifecycle.suspend", jane))
+	if err := e.handler(t).Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := e.store.Cursor(context.Background(), CursorName)
+	if err != nil || cur.Version != 1 || !strings.HasPrefix(cur.Next, e.org.URL+"/api/v1/logs?") {
+		t.Fatalf("stored cursor %+v %v", cur, err)
+	}
+	u, _ := url.Parse(cur.Next)
+	if u.Query().Get("after") == "" || !strings.Contains(u.Query().Get("filter"), `eventType eq "event_hook.delivery"`) {
+		t.Fatalf("cursor %s lacks after or the filter", cur.Next)
+	}
+	if got := e.queued(t); len(got) != 1 || reasonOf(t, got[0]).EventUUID != first {
+		t.Fatalf("first run queued %+v", got)
+	}
+
+	e.org.ResetRequests()
+	second := e.add(userEvent("user.account.lock", john))
+	if err := e.handler(t).Handle(context.Background(), scheduled()); err != nil { // a fresh handler: nothing in memory
+		t.Fatal(err)
+	}
+	reqs := e.org.Requests()
+	if len(reqs) == 0 || reqs[0].Path+"?"+reqs[0].Query != strings.TrimPrefix(cur.Next, e.org.URL) {
+		t.Fatalf("second run's first request %+v, want the stored cursor %s", reqs, cur.Next)
+	}
+	got := e.queued(t)
+	if len(got) != 1 || reasonOf(t, got[0]).EventUUID != second {
+		t.Fatalf("second run queued %+v, want only the new event", got)
+	}
+	if now, _ := e.store.Cursor(context.Background(), CursorName); now.Version != 2 || now.Next == cur.Next {
+		t.Fatalf("cursor after the second run %+v", now)
+	}
+}
+
+// TestHookDeliveryFailureIsReported: an event_hook.delivery event is logged
+// at ERROR and counted, once, whether polled or streamed.
+func TestHookDeliveryFailureIsReported(t *testing.T) {
+	e := newEnv(t)
+	var failure map[string]any
+	json.Unmarshal(oktafake.NewLogEvent(HookDeliveryEventType, oktafake.LogTarget{ID: "0oa1system", Type: "PublicClientApp"},
+		oktafake.LogTarget{ID: "who8ab12cdEFgh34i1d7", Type: "EventHook", DisplayName: "token-revoker"}), &failure)
+	failure["outcome"] = map[string]any{"result": "FAILURE", "reason": "Read timed out"}
+	failure["displayMessage"] = "Event hook delivery"
+	raw, _ := json.Marshal(failure)
+	e.add(raw)
+
+	h := e.handler(t)
+	if err := h.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	e.wantMetrics(t, map[string]float64{MetricPages: 1, MetricEvents: 1, MetricHookDeliveryFailures: 1})
+	var line map[string]any
+	for _, rec := range e.logs.records(t) {
+		if rec["level"] == "ERROR" && strings.Contains(fmt.Sprint(rec["msg"]), "failed event hook delivery") {
+			line = rec
+		}
+	}
+	if line == nil {
+		t.Fatalf("no ERROR line for the failed delivery:\n%s", e.logs)
+	}
+	f, _ := line["hookDeliveryFailure"].(map[string]any)
+	hooks, _ := f["hooks"].([]any)
+	if len(hooks) != 1 || hooks[0].(map[string]any)["id"] != "who8ab12cdEFgh34i1d7" || f["outcome"].(map[string]any)["reason"] != "Read timed out" {
+		t.Fatalf("ERROR line %v lacks the hook or the reason", line)
+	}
+	// The same event arriving on the log stream is not reported again.
+	if err := h.Handle(context.Background(), streamed(raw)); err != nil {
+		t.Fatal(err)
+	}
+	e.wantMetrics(t, map[string]float64{MetricEvents: 1})
+	if got := e.queued(t); len(got) != 0 {
+		t.Fatalf("a hook failure queued %+v", got)
+	}
+}
+
+// TestBudget: a poll reads at most MaxPages pages; the next run continues.
+func TestBudget(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{jane, john, "00ub0oNGTSWTBKOLTHRD"} {
+		e.add(userEvent("user.lifecycle.suspend", u))
+	}
+	h := e.handler(t, func(c *Config) { c.PageSize = 1; c.MaxPages = 2 })
+	if err := h.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	e.wantMetrics(t, map[string]float64{MetricPages: 2, MetricEvents: 2, MetricEventsQueued: 2, MetricRevocationsQueued: 2, MetricBudgetExhausted: 1})
+	if got := e.queued(t); len(got) != 2 {
+		t.Fatalf("first run queued %d", len(got))
+	}
+	if err := h.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	// Page 3 has the last event; page 4 is empty: caught up.
+	e.wantMetrics(t, map[string]float64{MetricPages: 2, MetricEvents: 1, MetricEventsQueued: 1, MetricRevocationsQueued: 1})
+	if got := e.queued(t); len(got) != 1 || got[0].UserID != "00ub0oNGTSWTBKOLTHRD" {
+		t.Fatalf("second run queued %+v", got)
+	}
+	for _, r := range e.org.Requests() {
+		if q, _ := url.ParseQuery(r.Query); q.Get("limit") != "1" || q.Get("sortOrder") != "ASCENDING" || q.Has("until") {
+			t.Errorf("request %s?%s: want limit 1, ascending, polling", r.Path, r.Query)
+		}
+	}
+}
+
+// TestQueueFailureKeepsTheCursor: nothing is skipped when the queue fails;
+// on a first run the first page is kept so the look-back does not move on.
+func TestQueueFailureKeepsTheCursor(t *testing.T) {
+	e := newEnv(t)
+	ev := e.add(userEvent("user.lifecycle.suspend", jane))
+	h := e.handler(t)
+	e.pub.fail.Store(true)
+	err := h.Handle(context.Background(), scheduled())
+	var pe *queue.PublishError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err %v, want the queue's error", err)
+	}
+	e.wantMetrics(t, map[string]float64{MetricPages: 1, MetricEvents: 1, MetricFailures: 1})
+	cur, err := e.store.Cursor(context.Background(), CursorName)
+	if err != nil || cur.Version != 1 || !strings.Contains(cur.Next, "since=") || strings.Contains(cur.Next, "after=") {
+		t.Fatalf("cursor %+v %v, want the first page (since=..., no after)", cur, err)
+	}
+	e.pub.fail.Store(false)
+	if err := h.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.queued(t); len(got) != 1 || reasonOf(t, got[0]).EventUUID != ev {
+		t.Fatalf("retry queued %+v", got)
+	}
+}
+
+// TestEventsClaimedElsewhereStopThePoll: a producer that claimed an event
+// and died blocks it until the lease ends; the poll does not pass it and
+// queues it once the lease is over.
+func TestEventsClaimedElsewhereStopThePoll(t *testing.T) {
+	e := newEnv(t)
+	held := e.add(userEvent("user.lifecycle.suspend", jane))
+	if r := e.store.Claim(context.Background(), held, revocation.SourceEventHook); r.Status != dedupe.Claimed {
+		t.Fatal(r)
+	}
+	e.add(userEvent("user.lifecycle.suspend", john))
+	h := e.handler(t)
+	if err := h.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.queued(t)
+	if len(got) != 1 || got[0].UserID != john {
+		t.Fatalf("queued %+v, want john only", got)
+	}
+	e.wantMetrics(t, map[string]float64{MetricPages: 1, MetricEvents: 2, MetricEventsQueued: 1, MetricRevocationsQueued: 1, MetricEventsInProgress: 1})
+	e.clock.Advance(2 * time.Minute) // past the lease
+	if err := h.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	got = e.queued(t)
+	if len(got) != 1 || got[0].UserID != jane {
+		t.Fatalf("after the lease queued %+v, want jane", got)
+	}
+	e.wantMetrics(t, map[string]float64{MetricPages: 1, MetricEvents: 2, MetricEventsQueued: 1, MetricRevocationsQueued: 1, MetricEventsAlreadyQueued: 1})
+}
+
+// TestLogStream: an event from Okta's EventBridge log stream goes through
+// the same mapping and dedupe; the poll then skips it.
+func TestLogStream(t *testing.T) {
+	e := newEnv(t)
+	ev := oktafake.NewLogEvent("application.user_membership.remove", admin,
+		oktafake.LogTarget{ID: portal, Type: "AppInstance"}, oktafake.LogTarget{ID: jane, Type: "User"})
+	e.add(ev)
+	h := e.handler(t)
+	if err := h.Handle(context.Background(), streamed(ev)); err != nil {
+		t.Fatal(err)
+	}
+	got := e.queued(t)
+	if len(got) != 1 || got[0].UserID != jane || got[0].AppID != portal || reasonOf(t, got[0]).Source != SourceLogStream {
+		t.Fatalf("streamed event queued %+v", got)
+	}
+	if reqs := e.org.Requests(); len(reqs) != 0 {
+		t.Fatalf("a streamed event called Okta: %+v", reqs)
+	}
+	e.wantMetrics(t, map[string]float64{MetricEvents: 1, MetricEventsQueued: 1, MetricRevocationsQueued: 1})
+	if err := h.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.queued(t); len(got) != 0 {
+		t.Fatalf("the poll queued the streamed event again: %+v", got)
+	}
+	// Unreadable and unrelated stream events are dropped, not retried.
+	for _, detail := range []string{`"not an object"`, `{"uuid":"x","eventType":"user.session.start","outcome":{"result":"SUCCESS"}}`} {
+		if err := h.Handle(context.Background(), streamed(json.RawMessage(detail))); err != nil {
+			t.Fatalf("detail %s: %v", detail, err)
+		}
+	}
+	if got := e.queued(t); len(got) != 0 {
+		t.Fatalf("queued %+v", got)
+	}
+}
+
+func TestUnknownEventsAreIgnored(t *testing.T) {
+	e := newEnv(t)
+	e.add(userEvent("user.lifecycle.suspend", jane))
+	ev := events.EventBridgeEvent{Source: "aws.s3", DetailType: "Object Created", Detail: json.RawMessage(`{}`)}
+	if err := e.handler(t).Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.queued(t); len(got) != 0 || len(e.org.Requests()) != 0 {
+		t.Fatalf("an unknown event did work: %+v", got)
+	}
+	if !strings.Contains(e.logs.String(), `"level":"ERROR"`) {
+		t.Errorf("not logged at ERROR:\n%s", e.logs)
+	}
+}
+
+func TestOktaFailureFailsTheRun(t *testing.T) {
+	e := newEnv(t)
+	boom := &okta.Error{Method: "GET", Path: "/api/v1/logs", StatusCode: 403, ErrorCode: "E0000006", ErrorSummary: "You do not have permission."}
+	err := e.handler(t, func(c *Config) { c.Logs = failingLogs{boom} }).Handle(context.Background(), scheduled())
+	if !errors.Is(err, okta.ErrForbidden) {
+		t.Fatalf("err %v, want Okta's 403", err)
+	}
+	e.wantMetrics(t, map[string]float64{MetricFailures: 1})
+	if !strings.Contains(e.logs.String(), `"configProblem":true`) {
+		t.Errorf("a 403 is not flagged as a configuration problem:\n%s", e.logs)
+	}
+	if cur, _ := e.store.Cursor(context.Background(), CursorName); cur.Version != 0 {
+		t.Fatalf("cursor moved: %+v", cur)
+	}
+}
+
+// TestSampleEvents dispatches the sample events in events/.
+func TestSampleEvents(t *testing.T) {
+	for name, want := range map[string]string{
+		"eventbridge-schedule.json":        "schedule",
+		"eventbridge-okta-log-stream.json": "log-stream",
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "..", "events", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev events.EventBridgeEvent
+			if err := json.Unmarshal(b, &ev); err != nil {
+				t.Fatal(err)
+			}
+			e := newEnv(t)
+			if want == "schedule" {
+				e.add(userEvent("user.lifecycle.suspend", jane)) // what the poll finds
+			}
+			if err := e.handler(t).Handle(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.lastMetrics(t)["trigger"]; got != want {
+				t.Fatalf("trigger %v, want %s", got, want)
+			}
+			if got := e.queued(t); len(got) != 1 {
+				t.Fatalf("queued %+v, want the sample's one revocation", got)
+			}
+		})
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	e := newEnv(t)
+	if _, err := New(Config{Store: e.store, Publisher: e.pub}); err == nil {
+		t.Error("no Logs accepted")
+	}
+	if _, err := New(Config{Logs: e.okta, Store: e.store, Publisher: e.pub, EventTypes: []string{"user.lifecycle.suspendd"}}); err == nil {
+		t.Error("unknown event type accepted")
+	}
+}
