@@ -303,15 +303,20 @@ func (e *environment) kill() {
 		e.mu.Unlock()
 		return
 	}
-	e.killed = true
-	close(e.dying)
-	e.mu.Unlock()
+	// Read the peak RSS before the runtime can hear of the shutdown (a 410
+	// on /next): it exits at once, and an exited process has no VmHWM.
+	var rss int64
+	var rssOK bool
 	select {
 	case <-e.exited: // gone: its pid may belong to another process by now
 	default:
-		if rss, ok := peakRSS(e.cmd.Process.Pid); ok {
-			e.f.record(func(s *Stats) { s.PeakRSS = append(s.PeakRSS, rss) })
-		}
+		rss, rssOK = peakRSS(e.cmd.Process.Pid)
+	}
+	e.killed = true
+	close(e.dying)
+	e.mu.Unlock()
+	if rssOK {
+		e.f.record(func(s *Stats) { s.PeakRSS = append(s.PeakRSS, rss) })
 	}
 	// The whole process group, even if the bootstrap itself already exited:
 	// a child it left behind must not outlive the environment.
