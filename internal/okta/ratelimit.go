@@ -156,7 +156,7 @@ type ticket struct {
 }
 
 // budgetExhaustedError is returned by wait when the next slot in the
-// bucket is later than the caller's deadline.
+// bucket, reset, is later than the caller's deadline.
 type budgetExhaustedError struct{ reset time.Time }
 
 func (e *budgetExhaustedError) Error() string {
@@ -181,7 +181,7 @@ func (p *pacer) wait(ctx context.Context, class string) (*ticket, error) {
 		p.mu.Lock()
 		now := p.now()
 		b := p.bucket(class)
-		d, probe, interval := b.delay(now)
+		d, probe, interval, at := b.delay(now)
 		if d <= 0 {
 			b.inflight++
 			b.tat = later(b.tat, now).Add(interval)
@@ -191,11 +191,12 @@ func (p *pacer) wait(ctx context.Context, class string) (*ticket, error) {
 			p.mu.Unlock()
 			return &ticket{class: class, probe: probe}, nil
 		}
-		changed, reset := b.changed, b.reset
+		changed := b.changed
 		p.mu.Unlock()
 
-		if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
-			return nil, &budgetExhaustedError{reset: reset}
+		if deadline, ok := ctx.Deadline(); ok && !at.IsZero() && at.After(deadline) {
+			// No point waiting: the caller can reschedule the call for at.
+			return nil, &budgetExhaustedError{reset: at}
 		}
 		timer := time.NewTimer(d)
 		select {
@@ -210,41 +211,43 @@ func (p *pacer) wait(ctx context.Context, class string) (*ticket, error) {
 }
 
 // delay is how long a new call must wait now (0: send it), whether it
-// would be the probe of a new window, and the pacing interval the call
-// uses up. Called with the pacer locked.
+// would be the probe of a new window, the pacing interval the call uses up,
+// and, for a wait on the budget (not on a probe), when the call may go.
+// Called with the pacer locked.
 //
 // Pacing is a virtual schedule (GCRA): each call moves the theoretical
 // arrival time tat one interval on, and a call may go when tat is at most
 // a small burst ahead of now. So a client with a few calls to make sends
 // them at once, and a busy one settles at one call per interval.
-func (b *bucket) delay(now time.Time) (time.Duration, bool, time.Duration) {
+func (b *bucket) delay(now time.Time) (d time.Duration, probe bool, interval time.Duration, at time.Time) {
 	if b.unmetered {
-		return 0, false, 0
+		return 0, false, 0, time.Time{}
 	}
 	if !b.known || !now.Before(b.reset) {
 		// The window is unknown or over: one probe learns the new one.
 		if b.known {
 			if at := b.reset.Add(b.resetJitter); now.Before(at) {
-				return at.Sub(now), false, 0
+				return at.Sub(now), false, 0, at
 			}
 		}
 		if b.probing {
-			return probeRecheck, false, 0
+			return probeRecheck, false, 0, time.Time{}
 		}
-		return 0, true, 0
+		return 0, true, 0, time.Time{}
 	}
 	if b.budget(now) <= 0 {
-		return b.reset.Add(b.resetJitter).Sub(now), false, 0
+		at := b.reset.Add(b.resetJitter)
+		return at.Sub(now), false, 0, at
 	}
 	next := later(b.tat, now).Add(-time.Duration(b.burst * float64(b.interval)))
 	if !next.After(now) {
-		return 0, false, b.interval
+		return 0, false, b.interval, time.Time{}
 	}
 	if !next.Before(b.reset) {
 		// Our next fair slot is after the reset: start afresh then.
 		next = b.reset.Add(b.resetJitter)
 	}
-	return next.Sub(now), false, b.interval
+	return next.Sub(now), false, b.interval, next
 }
 
 // budget estimates the calls this client may still make in the window:

@@ -49,7 +49,7 @@ func send(t *testing.T, p *pacer, clock *fakeClock, class string) *ticket {
 func delayOf(p *pacer, class string) (time.Duration, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	d, probe, _ := p.bucket(class).delay(p.now())
+	d, probe, _, _ := p.bucket(class).delay(p.now())
 	return d, probe
 }
 
@@ -146,7 +146,7 @@ func TestPacerWaitsForTheResetWhenTheBudgetIsSpent(t *testing.T) {
 	defer cancel()
 	_, err := p.wait(ctx, "apps")
 	var spent *budgetExhaustedError
-	if !errors.As(err, &spent) || !spent.reset.Equal(reset) {
+	if !errors.As(err, &spent) || spent.reset.Before(reset) || spent.reset.After(reset.Add(time.Second)) {
 		t.Fatalf("wait = %v, want budgetExhaustedError at %v", err, reset)
 	}
 	// After the reset one probe goes, then the others wait for it.
@@ -264,5 +264,17 @@ func TestReserve(t *testing.T) {
 		if got := reserve(limit); got != want {
 			t.Errorf("reserve(%d) = %d, want %d", limit, got, want)
 		}
+	}
+}
+
+func TestPacerProbeWaitIsNotARateLimit(t *testing.T) {
+	p, clock := newTestPacer()
+	send(t, p, clock, "apps") // the probe, unanswered
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := p.wait(ctx, "apps")
+	var spent *budgetExhaustedError
+	if errors.As(err, &spent) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait = %v, want the deadline, not a rate limit", err)
 	}
 }

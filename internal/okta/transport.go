@@ -93,8 +93,8 @@ func (c *Client) send(ctx context.Context, r *request) (*response, error) {
 					return last, nil // Okta's own 429, with its headers
 				}
 				return nil, &Error{Method: r.method, Path: r.path, StatusCode: http.StatusTooManyRequests,
-					ErrorSummary:   "not sent: the rate-limit budget is spent until after the deadline",
-					RateLimitReset: spent.reset.Truncate(time.Second), Attempts: attempts}
+					ErrorSummary:   "not sent: this client's share of the rate limit allows the call only after the deadline",
+					RateLimitReset: spent.reset, Attempts: attempts}
 			}
 			return nil, c.ctxError(ctx, r, attempts, lastErr)
 		}
