@@ -269,7 +269,7 @@ func coldStart(b *testing.B, fx *fixture, fn function, bootstrap string, payload
 	_ = f.Close()
 	st := f.Stats()
 	if len(st.PeakRSS) != 1 {
-		b.Fatalf("%s: %d peak RSS values, want one", fn.name, len(st.PeakRSS))
+		b.Fatalf("%s: %d peak RSS values, want one (stats %+v)\n%s", fn.name, len(st.PeakRSS), st, out)
 	}
 	return coldStartResult{init: res.InitDuration, firstResponse: first, warm: warm, peakRSS: st.PeakRSS[0]}
 }
