@@ -164,6 +164,9 @@ func (a *authenticator) accessToken(ctx context.Context, creds Credentials) (*ac
 	case <-f.done:
 		return f.token, f.err
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &credentialError{err: fmt.Errorf("okta: get access token: %w: %w", ErrTimeout, ctx.Err())}
+		}
 		return nil, &credentialError{err: fmt.Errorf("okta: get access token: %w", ctx.Err())}
 	}
 }

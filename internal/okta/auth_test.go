@@ -501,3 +501,16 @@ func TestRotatedAPITokenIsPickedUpAfter401(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func TestOAuthTokenEndpointHangIsATimeout(t *testing.T) {
+	keys := testKeys(t)
+	rec := newRecorder(t, hang)
+	c := testClient(t, rec.srv.URL, StaticCredentials(Credentials{ClientID: "0oa", PrivateKey: keys["ec-sec1"]}), func(cfg *Config) {
+		cfg.MaxAttempts = 2
+		cfg.AttemptTimeout = 50 * time.Millisecond
+	})
+	err := c.RevokeAppTokens(context.Background(), cid)
+	if !errors.Is(err, ErrTimeout) || !IsRetryable(err) || IsConfigProblem(err) {
+		t.Fatalf("err = %v", err)
+	}
+}
