@@ -25,17 +25,25 @@ import (
 //
 //	interval = (reset - now) / (remaining - in flight - reserve) × share
 //
-// computed at each of our responses.
+// computed at each of our responses (not as time passes: a stale
+// Remaining with a shrinking time-to-reset would speed a client up just
+// when the others have spent the budget).
 //
 // share estimates how many equally busy clients use the bucket: between two
 // of our own responses, Remaining drops by our calls plus everyone else's,
 // so drop ÷ own calls (over the last few responses) is the number of
 // clients at our pace. If every client spaces its calls this way, the sum
 // of their rates is the remaining budget over the time left, whatever the
-// number of clients. A small reserve absorbs estimation error. When the
-// budget is spent, calls wait for the reset (plus jitter, so the clients do
-// not all return at the same instant); after a reset one probe call learns
-// the new window before the others follow.
+// number of clients. Until a client has seen enough of its own calls to
+// trust the estimate it sends nothing ahead of that schedule; afterwards a
+// tenth of its fair part may go at once (GCRA burst), so a client with a
+// few calls to make is not slowed down. A reserve of 2 % of the limit
+// absorbs estimation error. When the budget is spent, calls wait for the
+// reset (plus jitter, so the clients do not all return at the same
+// instant); after a reset one probe call learns the new window before the
+// others follow.
+//
+// BenchmarkDrain measures the result against internal/oktafake.
 
 // bucketClass groups requests the way Okta's buckets do, as far as they
 // are known, so that headers from different buckets never mix in one state:
@@ -121,7 +129,6 @@ type bucket struct {
 	remaining   int       // lowest X-Rate-Limit-Remaining seen in this window
 	reset       time.Time // when the window ends (our estimate)
 	reported    time.Time // X-Rate-Limit-Reset of this window
-	windowSeen  time.Time // when this window was first seen
 	resetJitter time.Duration
 
 	// This client's calls.
@@ -136,14 +143,12 @@ type bucket struct {
 	share      float64 // estimated equally busy clients, >= 1
 	priorShare float64 // share when this window began
 	informed   bool    // share rests on enough of our own calls
-	observedAt time.Time
 	samples    []shareSample
 
 	changed chan struct{} // closed and replaced on every observation
 }
 
 type shareSample struct {
-	at        time.Time
 	remaining int // b.remaining after the observation
 	own       int // b.ownDone after the observation
 }
@@ -340,7 +345,6 @@ func (b *bucket) record(now time.Time, rl rateLimitHeaders) {
 		b.remaining = rl.remaining
 		b.reset = reset
 		b.reported = rl.reset
-		b.windowSeen = now
 		b.resetJitter = jitter(min(maxResetJitter, reset.Sub(now)/20))
 		b.ownDone = 0
 		b.samples = b.samples[:0]
@@ -359,8 +363,7 @@ func (b *bucket) record(now time.Time, rl rateLimitHeaders) {
 		copy(b.samples, b.samples[1:])
 		b.samples = b.samples[:shareSamples-1]
 	}
-	b.samples = append(b.samples, shareSample{at: now, remaining: b.remaining, own: b.ownDone})
-	b.observedAt = now
+	b.samples = append(b.samples, shareSample{remaining: b.remaining, own: b.ownDone})
 	first := b.samples[0]
 	own := b.ownDone - first.own
 	if own > 0 {
