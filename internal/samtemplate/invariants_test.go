@@ -73,6 +73,7 @@ var checks = []check{
 	{"sample events match routes", checkSampleEvents},
 	{"alarms", checkAlarms},
 	{"outputs", checkOutputs},
+	{"reconciliation", checkReconcile},
 }
 
 func TestTemplateInvariants(t *testing.T) {
@@ -150,6 +151,28 @@ func TestInvariantChecksCatchMistakes(t *testing.T) {
 			want: "ApproximateAgeOfOldestMessage"},
 		{check: "outputs", templateEdits: []edit{{"  HookUrl:\n", "  HookURL:\n"}},
 			want: "output HookUrl"},
+		{check: "environment contract", templateEdits: []edit{{"          DEDUPE_TABLE_NAME: !Ref DedupeTable\n      Events:\n        VerifyHook:", "          DEDUPE_TABLE_NAME: other-table\n      Events:\n        VerifyHook:"}},
+			want: "DEDUPE_TABLE_NAME"},
+		{check: "environment contract", templateEdits: []edit{{"          REVOKE_ON_EVENTS: !Ref RevokeOnEvents\n          RECONCILE_LOOKBACK", "          REVOKE_ON_EVENTS: user.lifecycle.suspend\n          RECONCILE_LOOKBACK"}},
+			want: "ReconcileFunction: REVOKE_ON_EVENTS"},
+		{check: "reconciliation", templateEdits: []edit{{"        AttributeName: expiresAt", "        AttributeName: ttl"}},
+			want: "TTL"},
+		{check: "reconciliation", templateEdits: []edit{{"                  - dynamodb:DeleteItem\n", "                  - dynamodb:Scan\n"}},
+			want: "dynamodb:Scan"},
+		{check: "reconciliation", templateEdits: []edit{{"                Resource: !GetAtt DedupeTable.Arn", `                Resource: !Sub "${DedupeTable.Arn}/index/*"`}},
+			want: "DynamoDB actions on"},
+		{check: "reconciliation", templateEdits: []edit{{"      Timeout: 120\n", "      Timeout: 900\n"}},
+			want: "lease"},
+		{check: "reconciliation", templateEdits: []edit{{"            - user.session.clear\n      State: ENABLED", "      State: ENABLED"}},
+			want: "detail.eventType"},
+		{check: "reconciliation", templateEdits: []edit{{"    Condition: HasOktaEventBus\n    Properties:\n      Description: okta-token-revoker revocation events", "    Properties:\n      Description: okta-token-revoker revocation events"}},
+			want: "Condition"},
+		{check: "reconciliation", templateEdits: []edit{{"      Principal: events.amazonaws.com", "      Principal: sns.amazonaws.com"}},
+			want: "no Lambda permission"},
+		{check: "reconciliation", templateEdits: []edit{{"      MetricName: HookDeliveryFailures", "      MetricName: HookDeliveries"}},
+			want: "HookDeliveryFailures"},
+		{check: "reconciliation", templateEdits: []edit{{`Schedule: !Sub "rate(${ReconcileIntervalMinutes} minutes)"`, `Schedule: "rate(1 hour)"`}},
+			want: "Schedule"},
 	}
 	byName := map[string]func(project) []string{}
 	for _, c := range checks {
@@ -191,9 +214,10 @@ func TestInvariantChecksCatchMistakes(t *testing.T) {
 
 // Names of the contract, fixed by issue 2 and contracts.md.
 const (
-	hookFn   = "OktaHookFunction"
-	listFn   = "ListTokensFunction"
-	revokeFn = "RevokeTokensFunction"
+	hookFn      = "OktaHookFunction"
+	listFn      = "ListTokensFunction"
+	revokeFn    = "RevokeTokensFunction"
+	reconcileFn = "ReconcileFunction" // issue 9
 )
 
 type routeWant struct{ function, authorizer string }
@@ -215,9 +239,11 @@ var wantRoutes = map[string]routeWant{
 }
 
 var wantEnv = map[string][]string{
-	hookFn:   {"HOOK_AUTH_HEADER", "HOOK_SECRET_ARN", "LOG_LEVEL", "REVOCATION_QUEUE_URL", "REVOKE_ON_EVENTS"},
+	hookFn:   {"DEDUPE_TABLE_NAME", "HOOK_AUTH_HEADER", "HOOK_SECRET_ARN", "LOG_LEVEL", "REVOCATION_QUEUE_URL", "REVOKE_ON_EVENTS"},
 	listFn:   {"LOG_LEVEL", "OKTA_API_SECRET_ARN", "OKTA_ORG_URL"},
 	revokeFn: {"DRY_RUN", "LOG_LEVEL", "OKTA_API_SECRET_ARN", "OKTA_ORG_URL", "REVOCATION_QUEUE_URL", "REVOKE_CONCURRENCY", "REVOKE_OKTA_SESSIONS"},
+	reconcileFn: {"DEDUPE_TABLE_NAME", "LOG_LEVEL", "OKTA_API_SECRET_ARN", "OKTA_ORG_URL", "RECONCILE_LOOKBACK", "RECONCILE_MAX_PAGES",
+		"REVOCATION_QUEUE_URL", "REVOKE_ON_EVENTS"},
 }
 
 // allowedManagedPolicies are AWS managed policies a role may attach. X-Ray
@@ -241,8 +267,8 @@ func checkBuild(p project) (problems []string) {
 			problems = append(problems, fmt.Sprintf("%s: Runtime %q Handler %q, want provided.al2023 and bootstrap", id, fn.Runtime, fn.Handler))
 		}
 	}
-	if len(p.tpl.Functions) != 3 {
-		problems = append(problems, fmt.Sprintf("template has functions %v, want %s, %s and %s", p.tpl.FunctionNames(), hookFn, listFn, revokeFn))
+	if len(p.tpl.Functions) != 4 {
+		problems = append(problems, fmt.Sprintf("template has functions %v, want %s, %s, %s and %s", p.tpl.FunctionNames(), hookFn, listFn, revokeFn, reconcileFn))
 	}
 	return problems
 }
@@ -396,6 +422,10 @@ func checkEnvironment(p project) (problems []string) {
 			"OKTA_ORG_URL":         {Intrinsic: "Ref", Args: "OktaOrgUrl"},
 			"HOOK_AUTH_HEADER":     {Literal: "Authorization"},
 			"LOG_LEVEL":            {Intrinsic: "Ref", Args: "LogLevel"},
+			// The hook and the reconciler must map events alike and share one
+			// dedupe table, or an event could be queued by both.
+			"REVOKE_ON_EVENTS":  {Intrinsic: "Ref", Args: "RevokeOnEvents"},
+			"DEDUPE_TABLE_NAME": {Intrinsic: "Ref", Args: "DedupeTable"},
 		}
 		for name, want := range wantValues {
 			if got, ok := fn.Environment[name]; ok && !reflect.DeepEqual(got, want) {
@@ -683,6 +713,7 @@ func checkAlarms(p project) (problems []string) {
 		{"AWS/Lambda", "Throttles", hookFn},
 		{"AWS/Lambda", "Errors", revokeFn},
 		{"AWS/Lambda", "Throttles", revokeFn},
+		{"AWS/Lambda", "Errors", reconcileFn},
 	}
 	for _, m := range want {
 		if !have[m] {

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -146,6 +147,8 @@ type Stack struct {
 	// names and DeadLetterQueue its redrive target.
 	Queues                           map[string]Queue
 	RevocationQueue, DeadLetterQueue Queue
+	// Tables are the template's DynamoDB tables: logical id -> table name.
+	Tables map[string]string
 	// SecretARNs by environment variable name.
 	SecretARNs map[string]string
 	// Functions by logical id.
@@ -172,6 +175,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s := &Stack{
 		Queues:     map[string]Queue{},
+		Tables:     map[string]string{},
 		SecretARNs: map[string]string{},
 		Functions:  map[string]*lambdaruntime.Function{},
 		logger:     opts.Logger,
@@ -199,6 +203,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	awsCfg := s.Moto.AWSConfig()
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	if err := s.createQueues(ctx, sqsClient, opts); err != nil {
+		return nil, err
+	}
+	if err := s.createTables(ctx, dynamodb.NewFromConfig(awsCfg)); err != nil {
 		return nil, err
 	}
 	if err := s.startOkta(opts); err != nil {
@@ -467,8 +474,9 @@ func (s *Stack) startFunctions(bootstraps map[string]string, opts Options) error
 // environment resolves a function's environment variables for the local
 // stack. Literals pass through; the variables naming Okta, the secrets and
 // the queue get the local resources; !Ref to a parameter takes the override
-// or the Default, !Ref to a queue its URL. Anything else is an error naming
-// the variable, rather than a function started with a wrong value.
+// or the Default, !Ref to a queue its URL, !Ref to a DynamoDB table its
+// name. Anything else is an error naming the variable, rather than a
+// function started with a wrong value.
 func (s *Stack) environment(fn samtemplate.Function, opts Options) (map[string]string, error) {
 	env := map[string]string{}
 	for name, v := range fn.Environment {
@@ -498,6 +506,10 @@ func (s *Stack) environment(fn samtemplate.Function, opts Options) (map[string]s
 		}
 		if name == EnvRevocationQueueURL {
 			return nil, fmt.Errorf("function %s: %s must be !Ref to a queue of the template, not %s", fn.LogicalID, name, v)
+		}
+		if table, ok := s.Tables[ref]; ok {
+			env[name] = table
+			continue
 		}
 		p, ok := s.Template.Parameters[ref]
 		if !ok {
