@@ -48,6 +48,24 @@ test: lint
 local:
 	$(GO) run ./cmd/runlocal $(ARGS)
 
+## bench: cold start of each bootstrap against the minimal aws-lambda-go function, hook
+## deliveries against moto_server, revocation drains through 1, 4 and 10 environments
+## sharing one rate-limited fake Okta bucket (internal/okta vs okta-sdk-golang's strategy).
+## Raw output in $(BENCH_DIR) (compare runs with benchstat), a table on stdout.
+## About 3 minutes. See BENCHMARKS.md.
+BENCH_DIR ?= $(CURDIR)/.build/bench
+# Benchmarks run on this machine: never for the deploy GOARCH a caller may pass.
+BENCH_GO = env -u GOARCH -u GOOS $(GO)
+bench:
+	@mkdir -p $(BENCH_DIR)
+	$(BENCH_GO) test -count=1 -run '^$$' -bench . -benchtime 7x ./bench/coldstart | tee $(BENCH_DIR)/coldstart.txt
+	$(BENCH_GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./bench/hook | tee $(BENCH_DIR)/hook.txt
+	$(BENCH_GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/drain | tee $(BENCH_DIR)/drain.txt
+	@cat $(BENCH_DIR)/coldstart.txt $(BENCH_DIR)/hook.txt $(BENCH_DIR)/drain.txt > $(BENCH_DIR)/all.txt
+	@echo
+	@$(BENCH_GO) run ./bench/cmd/benchtable $(BENCH_DIR)/all.txt > $(BENCH_DIR)/table.md; status=$$?; \
+		cat $(BENCH_DIR)/table.md; exit $$status
+
 clean:
 	rm -rf .build
 
