@@ -128,6 +128,8 @@ func (r *Router) ErrorResponse(ctx context.Context, req Request, err error) Resp
 //   - Okta 400: 400 with Okta's summary; Okta 404: 404; Okta 429: 429 with Retry-After
 //   - Okta 401/403: 502, since our credentials are wrong, not the caller's
 //   - Okta 5xx, connection failures: 502; timeouts: 504
+//   - the Okta credentials could not be read (Secrets Manager down): 503
+//   - the Okta credentials are unusable: 502, like a 401
 //   - anything else: 500 with a generic message
 func Classify(err error) (int, ErrorBody, map[string]string) {
 	var (
@@ -167,6 +169,9 @@ func Classify(err error) (int, ErrorBody, map[string]string) {
 	case errors.Is(err, okta.ErrServer), errors.Is(err, okta.ErrUnavailable):
 		body.Message = "Okta is unavailable"
 		return http.StatusBadGateway, body, nil
+	case errors.Is(err, okta.ErrCredentialsUnavailable):
+		body.Message = "this service's Okta credentials could not be read; retry later"
+		return http.StatusServiceUnavailable, body, nil
 	}
 	body.Message = "internal error"
 	return http.StatusInternalServerError, body, nil

@@ -41,6 +41,8 @@ func TestClassify(t *testing.T) {
 		{"timeout", fmt.Errorf("get: %w", okta.ErrTimeout), 504, "", ""},
 		{"deadline", context.DeadlineExceeded, 504, "", ""},
 		{"unavailable", fmt.Errorf("get: %w", okta.ErrUnavailable), 502, "", ""},
+		{"credentials unusable", fmt.Errorf("read: %w", okta.ErrInvalidCredentials), 502, "", ""},
+		{"credentials unreadable", fmt.Errorf("read: %w", okta.ErrCredentialsUnavailable), 503, "", ""},
 		{"unknown", errors.New("boom"), 500, "", ""},
 	}
 	for _, tt := range tests {

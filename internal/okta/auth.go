@@ -39,8 +39,19 @@ type credentialError struct {
 func (e *credentialError) Error() string { return e.err.Error() }
 func (e *credentialError) Unwrap() error { return e.err }
 
-// Is makes a refused credential a configuration problem (ErrUnauthorized).
-func (e *credentialError) Is(target error) bool { return e.rejected && target == ErrUnauthorized }
+// Is makes a refused credential a configuration problem (ErrUnauthorized),
+// and a secret that could not be read (anything but an unusable one)
+// ErrCredentialsUnavailable, so callers can tell "fix the secret" from
+// "try again later".
+func (e *credentialError) Is(target error) bool {
+	switch target {
+	case ErrUnauthorized:
+		return e.rejected
+	case ErrCredentialsUnavailable:
+		return !e.rejected && !errors.Is(e.err, ErrInvalidCredentials)
+	}
+	return false
+}
 
 // authenticator puts credentials on requests: SSWS, or an OAuth access
 // token (Bearer or DPoP-bound) from the org authorization server.

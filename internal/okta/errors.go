@@ -32,6 +32,9 @@ var (
 	// ErrUnavailable: the connection failed (DNS, refused, reset) after the
 	// retries ran out.
 	ErrUnavailable = errors.New("okta: unavailable")
+	// ErrCredentialsUnavailable: the credentials could not be read (e.g.
+	// Secrets Manager did not answer). Nothing was sent; retry later.
+	ErrCredentialsUnavailable = errors.New("okta: credentials unavailable")
 )
 
 // Error is an error answer from Okta, with the fields of Okta's error body
@@ -102,9 +105,10 @@ func (e *Error) Is(target error) bool {
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // IsConfigProblem reports whether err means our own Okta credentials are
-// wrong or lack a scope or role (401/403). Retrying will not help; alert.
+// wrong, unusable or lack a scope or role (401/403). Retrying will not help;
+// alert.
 func IsConfigProblem(err error) bool {
-	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden)
+	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrInvalidCredentials)
 }
 
 // RateLimitReset reports whether err is a rate-limit error, and when Okta's
@@ -121,10 +125,12 @@ func RateLimitReset(err error) (time.Time, bool) {
 }
 
 // IsRetryable reports whether the same request may succeed later without
-// any change: rate limits, 5xx, timeouts and connection failures.
+// any change: rate limits, 5xx, timeouts, connection failures and
+// credentials that could not be read.
 func IsRetryable(err error) bool {
 	return errors.Is(err, ErrRateLimited) || errors.Is(err, ErrServer) ||
-		errors.Is(err, ErrTimeout) || errors.Is(err, ErrUnavailable)
+		errors.Is(err, ErrTimeout) || errors.Is(err, ErrUnavailable) ||
+		errors.Is(err, ErrCredentialsUnavailable)
 }
 
 // RequestIDOf returns the X-Okta-Request-Id carried by err, if any.
