@@ -100,7 +100,9 @@ var counters = []string{
 
 // LogReader reads the System Log; *okta.Client implements it.
 type LogReader interface {
-	ListLogs(ctx context.Context, q okta.LogQuery) (okta.LogPage, error)
+	// LogsURL is the URL of the first page of a poll: the first cursor.
+	LogsURL(q okta.LogQuery) (string, error)
+	// NextLogs reads the page at a cursor.
 	NextLogs(ctx context.Context, cursor string) (okta.LogPage, error)
 }
 
@@ -312,12 +314,11 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 	if !ok {
 		deadline = time.Now().Add(defaultRunTime)
 	}
-	cur, err := h.store.Cursor(ctx, CursorName)
+	cur, err := h.start(ctx, log)
 	if err != nil {
-		log.ErrorContext(ctx, "poll failed: cannot read the cursor", slog.String("error", err.Error()))
+		log.ErrorContext(ctx, "poll failed: cannot read or create the cursor", slog.String("error", err.Error()))
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	firstRun := cur.Version == 0
 
 	var totals pageResult
 	pages, stop := 0, ""
@@ -341,16 +342,7 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 			return nil
 		}
 		readCtx, cancel := context.WithDeadline(ctx, deadline.Add(-finishReserve))
-		var page okta.LogPage
-		if cur.Version == 0 {
-			since := h.now().Add(-h.lookback)
-			page, err = h.logs.ListLogs(readCtx, okta.LogQuery{EventTypes: h.query, Since: since, Limit: h.pageSize})
-			if err == nil {
-				log.InfoContext(ctx, "first poll: reading the System Log from the look-back", slog.Time("since", since), slog.Duration("lookback", h.lookback))
-			}
-		} else {
-			page, err = h.logs.NextLogs(readCtx, cur.Next)
-		}
+		page, err := h.logs.NextLogs(readCtx, cur.Next)
 		cancel()
 		if err != nil {
 			stop = "error"
@@ -366,7 +358,6 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 		totals.add(res)
 		if err != nil {
 			stop = "queue error"
-			h.holdFirstPage(ctx, log, &cur, firstRun, page)
 			return fmt.Errorf("reconcile: %w", err)
 		}
 		if len(res.outcome.InProgress) > 0 {
@@ -376,13 +367,11 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 			stop = "events claimed elsewhere"
 			log.InfoContext(ctx, "poll stopped before events another producer is queueing; this page is read again next run",
 				slog.Any("eventUuids", res.outcome.InProgress))
-			h.holdFirstPage(ctx, log, &cur, firstRun, page)
 			return nil
 		}
 		if page.NextURL == "" {
 			stop = "no next link"
 			log.WarnContext(ctx, "Okta sent no next link on a polling page; the cursor stays")
-			h.holdFirstPage(ctx, log, &cur, firstRun, page)
 			return nil
 		}
 		saved, err := h.store.SaveCursor(context.WithoutCancel(ctx), cur, page.NextURL)
@@ -404,21 +393,30 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 	}
 }
 
-// holdFirstPage stores the URL of the first page of a first poll as the
-// cursor when the poll cannot go past it, so the next run reads the same
-// page rather than a look-back window that has moved on.
-func (h *Handler) holdFirstPage(ctx context.Context, log *slog.Logger, cur *dedupe.Cursor, firstRun bool, page okta.LogPage) {
-	if !firstRun || cur.Version != 0 {
-		return
+// start returns the stored cursor or, on the very first poll, stores the
+// URL of the first page (since = now - look-back) as the cursor before
+// reading it: a first poll that fails is retried from the same point, not
+// from a look-back window that has moved on.
+func (h *Handler) start(ctx context.Context, log *slog.Logger) (dedupe.Cursor, error) {
+	cur, err := h.store.Cursor(ctx, CursorName)
+	if err != nil || cur.Version > 0 {
+		return cur, err
 	}
-	saved, err := h.store.SaveCursor(context.WithoutCancel(ctx), *cur, page.URL)
-	if err != nil && !errors.Is(err, dedupe.ErrCursorConflict) {
-		log.WarnContext(ctx, "cannot store the first page as the cursor; the next run starts from the look-back again", slog.String("error", err.Error()))
-		return
+	since := h.now().Add(-h.lookback)
+	first, err := h.logs.LogsURL(okta.LogQuery{EventTypes: h.query, Since: since, Limit: h.pageSize})
+	if err != nil {
+		return cur, err
 	}
-	if err == nil {
-		*cur = saved
+	saved, err := h.store.SaveCursor(ctx, cur, first)
+	if errors.Is(err, dedupe.ErrCursorConflict) {
+		// Another run started first: follow its cursor.
+		return h.store.Cursor(ctx, CursorName)
 	}
+	if err != nil {
+		return cur, err
+	}
+	log.InfoContext(ctx, "first poll: reading the System Log from the look-back", slog.Time("since", since), slog.Duration("lookback", h.lookback))
+	return saved, nil
 }
 
 func (t *pageResult) add(r pageResult) {

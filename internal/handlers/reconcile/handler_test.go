@@ -186,7 +186,8 @@ func TestCursorIsPersistedAndResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur, err := e.store.Cursor(context.Background(), CursorName)
-	if err != nil || cur.Version != 1 || !strings.HasPrefix(cur.Next, e.org.URL+"/api/v1/logs?") {
+	// Version 1 was the first page's URL, stored before reading it.
+	if err != nil || cur.Version != 2 || !strings.HasPrefix(cur.Next, e.org.URL+"/api/v1/logs?") {
 		t.Fatalf("stored cursor %+v %v", cur, err)
 	}
 	u, _ := url.Parse(cur.Next)
@@ -210,7 +211,7 @@ func TestCursorIsPersistedAndResumed(t *testing.T) {
 	if len(got) != 1 || reasonOf(t, got[0]).EventUUID != second {
 		t.Fatalf("second run queued %+v, want only the new event", got)
 	}
-	if now, _ := e.store.Cursor(context.Background(), CursorName); now.Version != 2 || now.Next == cur.Next {
+	if now, _ := e.store.Cursor(context.Background(), CursorName); now.Version != 3 || now.Next == cur.Next {
 		t.Fatalf("cursor after the second run %+v", now)
 	}
 }
@@ -403,8 +404,17 @@ func TestOktaFailureFailsTheRun(t *testing.T) {
 	if !strings.Contains(e.logs.String(), `"configProblem":true`) {
 		t.Errorf("a 403 is not flagged as a configuration problem:\n%s", e.logs)
 	}
-	if cur, _ := e.store.Cursor(context.Background(), CursorName); cur.Version != 0 {
-		t.Fatalf("cursor moved: %+v", cur)
+	// The first page is the cursor, so the retry starts from the same point.
+	cur, _ := e.store.Cursor(context.Background(), CursorName)
+	if cur.Version != 1 || !strings.Contains(cur.Next, "since=") {
+		t.Fatalf("cursor %+v, want the first page", cur)
+	}
+	before := cur.Next
+	if err := e.handler(t, func(c *Config) { c.Logs = failingLogs{boom} }).Handle(context.Background(), scheduled()); err == nil {
+		t.Fatal("second failing run succeeded")
+	}
+	if cur, _ := e.store.Cursor(context.Background(), CursorName); cur.Next != before || cur.Version != 1 {
+		t.Fatalf("a failing run moved the cursor: %+v", cur)
 	}
 }
 

@@ -256,12 +256,13 @@ func (p *switchPublisher) Publish(ctx context.Context, msgs []queue.Message) err
 	return p.next.Publish(ctx, msgs)
 }
 
-// failingLogs is a LogReader that always fails.
+// failingLogs is a LogReader whose reads always fail.
 type failingLogs struct{ err error }
 
-func (f failingLogs) ListLogs(context.Context, okta.LogQuery) (okta.LogPage, error) {
-	return okta.LogPage{}, f.err
+func (f failingLogs) LogsURL(q okta.LogQuery) (string, error) {
+	return "https://acme.okta.com/api/v1/logs?since=" + q.Since.UTC().Format(time.RFC3339), nil
 }
+
 func (f failingLogs) NextLogs(context.Context, string) (okta.LogPage, error) {
 	return okta.LogPage{}, f.err
 }
