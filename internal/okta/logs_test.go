@@ -237,3 +237,68 @@ func TestPollingTheFakeSystemLog(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLogCursor: whatever a stored cursor holds, NextLogs either refuses it
+// without sending anything, or sends it to the org's /api/v1/logs.
+func FuzzLogCursor(f *testing.F) {
+	var mu sync.Mutex
+	var got []recorded
+	srv := newRecorder(f, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, recorded{Method: r.Method, Path: r.URL.EscapedPath(), Header: r.Header.Clone()})
+		mu.Unlock()
+		w.Write([]byte("[]"))
+	})
+	c := sswsClient(f, srv.srv.URL, func(cfg *Config) { cfg.MaxAttempts = 1 })
+	host := strings.TrimPrefix(srv.srv.URL, "http://")
+	f.Add(srv.srv.URL + "/api/v1/logs?after=1_2&limit=10")
+	f.Add("http://" + host + "/api/v1/logs/../users")
+	f.Add("http://" + host + "@evil.example.com/api/v1/logs")
+	f.Add("http://evil.example.com/api/v1/logs#http://" + host)
+	f.Add("http://" + host + "/api/v1/%6cogs")
+	f.Add("http://" + strings.ToUpper(host) + "/api/v1/logs")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, cursor string) {
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		_, err := c.NextLogs(context.Background(), cursor)
+		mu.Lock()
+		sent := got
+		mu.Unlock()
+		if errors.Is(err, ErrInvalidArgument) {
+			if len(sent) != 0 {
+				t.Fatalf("refused cursor %q was sent: %+v", cursor, sent)
+			}
+			return
+		}
+		for _, r := range sent {
+			if r.Path != "/api/v1/logs" || r.Method != http.MethodGet {
+				t.Fatalf("cursor %q sent %s %s", cursor, r.Method, r.Path)
+			}
+		}
+	})
+}
+
+// FuzzLogFilter: an accepted event type list always yields a filter of
+// exactly one eq clause per type, with nothing else in it.
+func FuzzLogFilter(f *testing.F) {
+	f.Add("user.lifecycle.suspend", "event_hook.delivery")
+	f.Add(`a" or eventType pr or "`, "b")
+	f.Add("", "x")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		filter, err := LogFilter([]string{a, b})
+		if err != nil {
+			if !errors.Is(err, ErrInvalidArgument) {
+				t.Fatalf("error %v is not ErrInvalidArgument", err)
+			}
+			return
+		}
+		if want := `eventType eq "` + a + `" or eventType eq "` + b + `"`; filter != want {
+			t.Fatalf("filter %q, want %q", filter, want)
+		}
+		if strings.Count(filter, `"`) != 4 || strings.Count(filter, " or ") != 1 {
+			t.Fatalf("filter %q has injected syntax", filter)
+		}
+	})
+}
