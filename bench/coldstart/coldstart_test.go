@@ -15,10 +15,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/okta-token-revoker/okta-token-revoker/bench/internal/benchkit"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/lambdaruntime"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/setup"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
 
@@ -183,7 +188,7 @@ func BenchmarkColdStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run("function="+fn.name, func(b *testing.B) {
-			var initMs, firstMs, warmMs, rssMB []float64
+			var initMs, firstMs, invokeMs, warmMs, rssMB []float64
 			for range b.N {
 				b.StopTimer()
 				if fn.seed != nil {
@@ -193,11 +198,13 @@ func BenchmarkColdStart(b *testing.B) {
 				r := coldStart(b, fx, fn, bootstraps[i], payload)
 				initMs = append(initMs, ms(r.init))
 				firstMs = append(firstMs, ms(r.firstResponse))
+				invokeMs = append(invokeMs, ms(r.firstInvoke))
 				warmMs = append(warmMs, ms(r.warm))
 				rssMB = append(rssMB, float64(r.peakRSS)/(1<<20))
 			}
 			first := benchkit.Median(firstMs)
 			b.ReportMetric(benchkit.Median(initMs), "init-ms")
+			b.ReportMetric(benchkit.Median(invokeMs), "first-invoke-ms")
 			b.ReportMetric(first, "first-response-ms")
 			if fn.name == "minimal" {
 				floor = first
@@ -209,11 +216,55 @@ func BenchmarkColdStart(b *testing.B) {
 			b.ReportMetric(float64(info.Size())/(1<<20), "binary-MB")
 		})
 	}
+	benchmarkFirstCalls(b, fx)
+}
+
+// benchmarkFirstCalls measures, for reference, what the functions' first
+// downstream calls cost here: a fresh AWS SDK client (configured as the
+// functions configure it) making its first call to moto_server, connection
+// setup included.
+func benchmarkFirstCalls(b *testing.B, fx *fixture) {
+	for _, kv := range fx.moto.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		b.Setenv(k, v)
+	}
+	for _, call := range []struct {
+		name string
+		do   func(ctx context.Context, cfg aws.Config) error
+	}{
+		{"secretsmanager-GetSecretValue", func(ctx context.Context, cfg aws.Config) error {
+			_, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(fx.hookSecretARN)})
+			return err
+		}},
+		{"sqs-SendMessageBatch", func(ctx context.Context, cfg aws.Config) error {
+			_, err := sqs.NewFromConfig(cfg).SendMessageBatch(ctx, &sqs.SendMessageBatchInput{
+				QueueUrl: aws.String(fx.queueURL),
+				Entries:  []sqstypes.SendMessageBatchRequestEntry{{Id: aws.String("1"), MessageBody: aws.String(`{"userId":"00ubench0000000000001"}`)}},
+			})
+			return err
+		}},
+	} {
+		b.Run("first-call="+call.name, func(b *testing.B) {
+			var callMs []float64
+			for range b.N {
+				cfg, err := setup.AWSConfig(b.Context())
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				if err := call.do(b.Context(), cfg); err != nil {
+					b.Fatal(err)
+				}
+				callMs = append(callMs, ms(time.Since(start)))
+			}
+			b.ReportMetric(benchkit.Median(callMs), "call-ms")
+		})
+	}
 }
 
 type coldStartResult struct {
-	init, firstResponse, warm time.Duration
-	peakRSS                   int64
+	init, firstResponse, firstInvoke, warm time.Duration
+	peakRSS                                int64
 }
 
 // coldStart starts a fresh execution environment, sends it one event and
@@ -271,7 +322,7 @@ func coldStart(b *testing.B, fx *fixture, fn function, bootstrap string, payload
 	if len(st.PeakRSS) != 1 {
 		b.Fatalf("%s: %d peak RSS values, want one (stats %+v)\n%s", fn.name, len(st.PeakRSS), st, out)
 	}
-	return coldStartResult{init: res.InitDuration, firstResponse: first, warm: warm, peakRSS: st.PeakRSS[0]}
+	return coldStartResult{init: res.InitDuration, firstResponse: first, firstInvoke: res.Duration, warm: warm, peakRSS: st.PeakRSS[0]}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -14,8 +14,13 @@
 //
 //   - init-ms: exec to the runtime's first GET /next (Lambda's Init Duration)
 //   - first-response-ms: exec to the first event's response
+//   - first-invoke-ms: of which handling the event (after the first /next)
 //   - x-floor: first-response-ms over the minimal function's (goal <= 3)
 //   - warm-response-ms: the same event again, in the now warm environment
 //   - peak-rss-MB: the process's peak resident set size (goal < 24)
 //   - binary-MB: the bootstrap's size (goal < 12)
+//
+// For reference, the first-call rows time a fresh AWS SDK client's first
+// call to moto_server (call-ms): the functions make such calls on their
+// first event, the minimal function makes none.
 package coldstart
