@@ -108,8 +108,8 @@ type LogReader interface {
 
 // Time a poll keeps for itself before the invocation's deadline.
 const (
-	// pageReserve: a new page is started only with this much time left
-	// (Okta's System Log queries may take up to 30 s).
+	// pageReserve: a page after the first is started only with this much
+	// time left (Okta's System Log queries may take up to 30 s).
 	pageReserve = 35 * time.Second
 	// finishReserve is kept for queueing and saving the cursor after a page
 	// was read.
@@ -331,7 +331,9 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 			slog.Int64("durationMs", h.now().Sub(start).Milliseconds()))
 	}()
 	for {
-		if pages == h.maxPages || time.Until(deadline) < pageReserve {
+		// The first page is always read (within the deadline); further pages
+		// only with time for a slow System Log query left.
+		if pages == h.maxPages || pages > 0 && time.Until(deadline) < pageReserve {
 			stop = "budget"
 			if pages == h.maxPages {
 				stop = "page budget"

@@ -459,3 +459,17 @@ func TestNewValidates(t *testing.T) {
 		t.Error("unknown event type accepted")
 	}
 }
+
+// TestShortDeadline: with less time left than a slow System Log query
+// needs, a poll reads one page and leaves the rest to the next run.
+func TestShortDeadline(t *testing.T) {
+	e := newEnv(t)
+	e.add(userEvent("user.lifecycle.suspend", jane))
+	e.add(userEvent("user.lifecycle.suspend", john))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.handler(t, func(c *Config) { c.PageSize = 1 }).Handle(ctx, scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	e.wantMetrics(t, map[string]float64{MetricPages: 1, MetricEvents: 1, MetricEventsQueued: 1, MetricRevocationsQueued: 1, MetricBudgetExhausted: 1})
+}
