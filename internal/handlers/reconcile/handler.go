@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -395,19 +396,42 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 	}
 }
 
-// start returns the stored cursor or, on the very first poll, stores the
-// URL of the first page (since = now - look-back) as the cursor before
-// reading it: a first poll that fails is retried from the same point, not
-// from a look-back window that has moved on.
+// start returns the cursor to read from. On the very first poll it stores
+// the URL of the first page (since = now - look-back) as the cursor before
+// reading it, so a first poll that fails is retried from the same point,
+// not from a look-back window that has moved on.
+//
+// The stored next link carries the filter and page size it was made with.
+// When the configuration changed (REVOKE_ON_EVENTS, RECONCILE_PAGE_SIZE),
+// the poll restarts from a new first page reaching back to the look-back,
+// or to the last save if that is older: events already queued are skipped
+// by the dedupe table, so nothing is queued twice and nothing is passed.
 func (h *Handler) start(ctx context.Context, log *slog.Logger) (dedupe.Cursor, error) {
 	cur, err := h.store.Cursor(ctx, CursorName)
-	if err != nil || cur.Version > 0 {
+	if err != nil {
 		return cur, err
 	}
-	since := h.now().Add(-h.lookback)
+	now := h.now()
+	since := now.Add(-h.lookback)
 	first, err := h.logs.LogsURL(okta.LogQuery{EventTypes: h.query, Since: since, Limit: h.pageSize})
 	if err != nil {
 		return cur, err
+	}
+	if cur.Version > 0 {
+		if sameQuery(cur.Next, first) {
+			return cur, nil
+		}
+		if last := cur.UpdatedAt.Add(-restartMargin); !cur.UpdatedAt.IsZero() && last.Before(since) {
+			since = last
+			if oldest := now.Add(-maxLookback); since.Before(oldest) {
+				since = oldest // beyond the retention Okta refuses the query
+			}
+			if first, err = h.logs.LogsURL(okta.LogQuery{EventTypes: h.query, Since: since, Limit: h.pageSize}); err != nil {
+				return cur, err
+			}
+		}
+		log.WarnContext(ctx, "the stored cursor was made for other event types or page size; restarting the poll from a new first page",
+			slog.String("storedCursor", cur.Next), slog.Time("since", since))
 	}
 	saved, err := h.store.SaveCursor(ctx, cur, first)
 	if errors.Is(err, dedupe.ErrCursorConflict) {
@@ -417,8 +441,26 @@ func (h *Handler) start(ctx context.Context, log *slog.Logger) (dedupe.Cursor, e
 	if err != nil {
 		return cur, err
 	}
-	log.InfoContext(ctx, "first poll: reading the System Log from the look-back", slog.Time("since", since), slog.Duration("lookback", h.lookback))
+	if cur.Version == 0 {
+		log.InfoContext(ctx, "first poll: reading the System Log from the look-back", slog.Time("since", since), slog.Duration("lookback", h.lookback))
+	}
 	return saved, nil
+}
+
+// restartMargin reaches back before a cursor's last save when the poll
+// restarts from a time: events stored while that page was being read.
+const restartMargin = 10 * time.Minute
+
+// sameQuery reports whether two System Log URLs have the same filter and
+// page size (the parts of a query a stored next link keeps).
+func sameQuery(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	qa, qb := ua.Query(), ub.Query()
+	return qa.Get("filter") == qb.Get("filter") && qa.Get("limit") == qb.Get("limit")
 }
 
 func (t *pageResult) add(r pageResult) {

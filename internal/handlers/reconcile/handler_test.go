@@ -473,3 +473,64 @@ func TestShortDeadline(t *testing.T) {
 	}
 	e.wantMetrics(t, map[string]float64{MetricPages: 1, MetricEvents: 1, MetricEventsQueued: 1, MetricRevocationsQueued: 1, MetricBudgetExhausted: 1})
 }
+
+// TestEventTypesChangedRestartsThePoll: a stored next link keeps the filter
+// it was made with; after REVOKE_ON_EVENTS changes, the poll restarts from
+// a new first page reaching back to its last save, and events already
+// queued are not queued again.
+func TestEventTypesChangedRestartsThePoll(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	orgNow := time.Now().Add(-170 * time.Minute) // inside the first run's look-back
+	e.org = oktafake.NewTest(t, oktafake.WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return orgNow }))
+	orgAdvance := func(d time.Duration) { mu.Lock(); orgNow = orgNow.Add(d); mu.Unlock() }
+	client, err := okta.New(okta.Config{OrgURL: e.org.URL, Credentials: okta.StaticCredentials(okta.Credentials{APIToken: oktafake.DefaultAPIToken}), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.okta = client
+	e.clock.Advance(-2 * time.Hour) // the table's clock: the first run saved 2 h ago
+
+	e.add(userEvent("user.lifecycle.suspend", jane))
+	orgAdvance(time.Hour)
+	first := e.handler(t, func(c *Config) { c.EventTypes = []string{"user.lifecycle.suspend"}; c.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) } })
+	if err := first.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.queued(t); len(got) != 1 || got[0].UserID != jane {
+		t.Fatalf("first run queued %+v", got)
+	}
+
+	// An hour and a half later (more than the look-back): a universal logout
+	// happened in between, while it was not enabled; now it is.
+	orgAdvance(30 * time.Minute)
+	logout := e.add(userEvent("user.authentication.universal_logout", john))
+	orgAdvance(time.Hour)
+	e.clock.Advance(2 * time.Hour)
+	second := e.handler(t, func(c *Config) {
+		c.EventTypes = []string{"user.lifecycle.suspend", "user.authentication.universal_logout"}
+		c.Lookback = time.Minute
+	})
+	if err := second.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.queued(t)
+	if len(got) != 1 || got[0].UserID != john || reasonOf(t, got[0]).EventUUID != logout {
+		t.Fatalf("after the change queued %+v, want john's logout only", got)
+	}
+	if !strings.Contains(e.logs.String(), "restarting the poll") {
+		t.Errorf("the restart is not logged:\n%s", e.logs)
+	}
+	cur, _ := e.store.Cursor(context.Background(), CursorName)
+	if u, _ := url.Parse(cur.Next); !strings.Contains(u.Query().Get("filter"), "user.authentication.universal_logout") {
+		t.Fatalf("cursor %s lacks the new event type", cur.Next)
+	}
+	// Steady again: the next run follows the new cursor without restarting.
+	e.logs = &logBuffer{}
+	if err := second.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(e.logs.String(), "restarting the poll") || len(e.queued(t)) != 0 {
+		t.Fatalf("a steady run restarted or queued:\n%s", e.logs)
+	}
+}
