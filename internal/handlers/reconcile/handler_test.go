@@ -493,7 +493,10 @@ func TestEventTypesChangedRestartsThePoll(t *testing.T) {
 
 	e.add(userEvent("user.lifecycle.suspend", jane))
 	orgAdvance(time.Hour)
-	first := e.handler(t, func(c *Config) { c.EventTypes = []string{"user.lifecycle.suspend"}; c.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) } })
+	first := e.handler(t, func(c *Config) {
+		c.EventTypes = []string{"user.lifecycle.suspend"}
+		c.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	})
 	if err := first.Handle(context.Background(), scheduled()); err != nil {
 		t.Fatal(err)
 	}
