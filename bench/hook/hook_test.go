@@ -88,14 +88,15 @@ func BenchmarkHook(b *testing.B) {
 				b.StopTimer()
 				switch {
 				case err != nil || resp.StatusCode < 500 && resp.StatusCode != 200:
-					b.Fatalf("delivery %d: %v, status %d %s\n%s", i, err, resp.StatusCode, resp.Body, problems)
+					b.Fatalf("delivery %d: %v, status %d %s\n%s", i, err, resp.StatusCode, resp.Body, clip(problems.String(), 600))
 				case resp.StatusCode != 200:
 					// A 5xx is the handler's answer when SQS or Secrets
 					// Manager did not answer within its budget (moto
 					// stalls on a busy machine): Okta would retry it. It
 					// is counted, not fatal.
 					failed++
-					b.Logf("delivery %d: status %d %s\n%s", i, resp.StatusCode, resp.Body, problems)
+					b.Logf("delivery %d: status %d %s\n%s", i, resp.StatusCode, resp.Body, clip(problems.String(), 600))
+					problems.Reset() // the next failure's log starts afresh
 				default:
 					if got := queued(b, sqsClient, queueURL); got != size {
 						b.Fatalf("delivery %d: %d messages queued, want %d", i, got, size)
@@ -225,8 +226,23 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// clip shortens s to n bytes: the handler logs a whole delivery that was
+// not queued, for replay; the start says why.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -88,9 +88,18 @@ func Parse(r io.Reader) (*Report, error) {
 	tables := map[string]*Table{}
 	rows := map[string]*Row{}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	// pending is a benchmark name printed without its result: output the
+	// benchmark wrote (a log line) came between, and the result follows
+	// on a line of its own.
+	pending := ""
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
+		if pending != "" && line != "" && line[0] >= '0' && line[0] <= '9' {
+			if _, _, _, ok := parseResult(pending + " " + line); ok {
+				line = pending + " " + line
+			}
+		}
 		switch {
 		case strings.HasPrefix(line, "goos:"), strings.HasPrefix(line, "goarch:"), strings.HasPrefix(line, "cpu:"):
 			if !slices.Contains(rep.Context, line) {
@@ -101,8 +110,10 @@ func Parse(r io.Reader) (*Report, error) {
 		case strings.HasPrefix(line, "Benchmark"):
 			table, row, metrics, ok := parseResult(line)
 			if !ok {
-				continue // a name echoed before its result, or a log line
+				pending = strings.Fields(line)[0]
+				continue
 			}
+			pending = ""
 			t := tables[table]
 			if t == nil {
 				t = &Table{Name: table}

@@ -22,6 +22,8 @@ BenchmarkDrain/K=1/client=okta-2         	       1	20328686390 ns/op	         0 
 --- BENCH: BenchmarkDrain/K=1/client=okta-2
     bench_test.go:86: window 0: idle before 0s
 BenchmarkSingle 	     100	      10.5 ns/op
+BenchmarkDrain/K=4/client=okta-2         	SDK 2026/11/23 08:47:46 WARN failed to discard remaining HTTP response body
+       1	20328686390 ns/op	         0 429-share	         0.5 bucket-share
 ok  	github.com/okta-token-revoker/okta-token-revoker/bench/drain	134.576s
 `
 
@@ -38,6 +40,9 @@ func TestParse(t *testing.T) {
 	}
 	if len(rep.Tables) != 3 || rep.Tables[0].Name != "ColdStart" || rep.Tables[1].Name != "Drain" || rep.Tables[2].Name != "Single" {
 		t.Fatalf("tables %+v", rep.Tables)
+	}
+	if rows := rep.Tables[1].Rows; len(rows) != 2 || rows[1].Name != "K=4/client=okta" || rows[1].Samples["bucket-share"][0] != 0.5 {
+		t.Errorf("a result printed after a log line is lost: %+v", rows)
 	}
 	cold := rep.Tables[0]
 	if len(cold.Rows) != 2 || cold.Rows[1].Name != "function=okta-hook" || len(cold.Rows[1].Samples["first-response-ms"]) != 3 {
