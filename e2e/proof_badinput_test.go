@@ -346,12 +346,22 @@ func TestBadInputHook(t *testing.T) {
 		}
 	}
 
+	// A hostile challenge is echoed only inside JSON, never as a page.
+	challenge := `<script>alert("x")</script>`
+	r := call(t, "GET", local.HookPath, nil, merge(h, map[string]string{"X-Okta-Verification-Challenge": challenge}))
+	var verification struct{ Verification string }
+	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") ||
+		json.Unmarshal(r.Body, &verification) != nil || verification.Verification != challenge {
+		t.Errorf("verification with a hostile challenge: %s %v, want 200 with the challenge in a JSON body", r, r.Header)
+	}
+
 	// The victim was never revoked: a valid delivery sent last is, and the
 	// queue drains; a queued hostile request would still be queued or would
 	// have failed into the DLQ, and the malformed-path check catches any
-	// call it made.
+	// call it made. The delivery also carries a hostile event: one bad
+	// event must not cost the others.
 	sentinel, _ := newUser(t, oktafake.DemoAppMobile)
-	if r := call(t, "POST", local.HookPath, hookDelivery("user.lifecycle.suspend", sentinel), h); r.Status != 200 {
+	if r := call(t, "POST", local.HookPath, oktaDelivery(local.OktaOrgURL, "mixed-delivery", "user.lifecycle.suspend", "../../x", sentinel, "00u1%2F"), h); r.Status != 200 {
 		t.Fatalf("valid delivery: %s", r)
 	}
 	eventually(t, "the valid delivery to be revoked", func() bool { return len(org.ActiveTokens(sentinel, "")) == 0 })
