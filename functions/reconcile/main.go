@@ -11,14 +11,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe"
@@ -26,7 +24,6 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/logging"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
-	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/setup"
 )
 
@@ -48,36 +45,16 @@ func main() {
 	if err != nil {
 		fail(logger, "read configuration", err)
 	}
-	orgURL, err := setup.RequireEnv(setup.EnvOktaOrgURL)
-	if err != nil {
-		fail(logger, "read configuration", err)
-	}
-	secretARN, err := setup.RequireEnv(setup.EnvOktaAPISecretARN)
-	if err != nil {
-		fail(logger, "read configuration", err)
-	}
-	secretTTL, err := setup.DurationEnv(setup.EnvSecretCacheTTL, secrets.DefaultTTL)
-	if err == nil && secretTTL <= 0 {
-		err = fmt.Errorf("%s must be positive, got %s", setup.EnvSecretCacheTTL, secretTTL)
-	}
-	if err != nil {
-		fail(logger, "read configuration", err)
-	}
-
 	// Built once per execution environment; nothing here calls the network:
 	// the Okta secret is read on the first System Log call and cached.
 	awsCfg, err := setup.AWSConfig(context.Background())
 	if err != nil {
 		fail(logger, "load AWS config", err)
 	}
-	oktaSecret := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), secretARN, secretTTL, secrets.WithLogger(logger))
-	client, err := okta.New(okta.Config{
-		OrgURL:         orgURL,
-		Credentials:    okta.CredentialsFromSecret(oktaSecret),
-		Logger:         logger,
-		Scopes:         oktaScopes,
-		AttemptTimeout: oktaAttemptTimeout,
-		MaxAttempts:    oktaMaxAttempts,
+	client, err := setup.OktaClient(context.Background(), awsCfg, logger, func(c *okta.Config) {
+		c.Scopes = oktaScopes
+		c.AttemptTimeout = oktaAttemptTimeout
+		c.MaxAttempts = oktaMaxAttempts
 	})
 	if err != nil {
 		fail(logger, "configure Okta client", err)

@@ -73,8 +73,9 @@ func AWSConfig(ctx context.Context) (aws.Config, error) {
 // by OKTA_API_SECRET_ARN, read through a secrets.Cache with TTL
 // SECRET_CACHE_TTL (default secrets.DefaultTTL). The secret is read on the
 // first Okta call, not here; the client re-reads it after a 401, so a
-// rotation is picked up.
-func OktaClient(ctx context.Context, awsCfg aws.Config, logger *slog.Logger) (*okta.Client, error) {
+// rotation is picked up. Each tune function may adjust the client's
+// configuration (scopes, timeouts) before it is built.
+func OktaClient(ctx context.Context, awsCfg aws.Config, logger *slog.Logger, tune ...func(*okta.Config)) (*okta.Client, error) {
 	orgURL, err := RequireEnv(EnvOktaOrgURL)
 	if err != nil {
 		return nil, err
@@ -94,11 +95,15 @@ func OktaClient(ctx context.Context, awsCfg aws.Config, logger *slog.Logger) (*o
 		logger = slog.Default()
 	}
 	cache := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), secretARN, ttl, secrets.WithLogger(logger))
-	client, err := okta.New(okta.Config{
+	cfg := okta.Config{
 		OrgURL:      orgURL,
 		Credentials: okta.CredentialsFromSecret(cache),
 		Logger:      logger,
-	})
+	}
+	for _, t := range tune {
+		t(&cfg)
+	}
+	client, err := okta.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvOktaOrgURL, err)
 	}
