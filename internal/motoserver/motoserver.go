@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -43,10 +44,15 @@ type Server struct {
 	output  *tailBuffer
 	startup time.Duration
 	once    sync.Once
+	// lifeline is the write end of the watchdog's stdin pipe (see
+	// command); closing it makes the watchdog kill moto_server.
+	lifeline io.Closer
 }
 
 // Start runs moto_server on a free loopback port and waits until it
-// answers, ctx ends, or the process exits. The caller must Close it.
+// answers, ctx ends, or the process exits. The caller must Close it. On
+// Unix moto_server runs under a watchdog that kills it when this process
+// exits by any means, so a crashed program leaves no orphan server.
 func Start(ctx context.Context) (*Server, error) {
 	path, err := exec.LookPath(Executable)
 	if err != nil {
@@ -80,11 +86,19 @@ func launch(ctx context.Context, path string, port int) (*Server, error) {
 		exited: make(chan struct{}),
 		output: &tailBuffer{max: 16 << 10},
 	}
-	s.cmd = exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd, lifeline, err := command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	if err != nil {
+		return nil, err
+	}
+	s.cmd, s.lifeline = cmd, lifeline
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
-	s.cmd.SysProcAttr = sysProcAttr()
 	begin := time.Now()
-	if err := s.cmd.Start(); err != nil {
+	err = s.cmd.Start()
+	if closer, ok := s.cmd.Stdin.(io.Closer); ok {
+		closer.Close() // the child has its copy
+	}
+	if err != nil {
+		s.lifeline.Close()
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	go func() {
@@ -134,6 +148,7 @@ func (s *Server) Close() error {
 		case <-s.exited:
 		case <-time.After(10 * time.Second):
 		}
+		s.lifeline.Close()
 	})
 	return nil
 }

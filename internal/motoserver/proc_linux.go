@@ -1,21 +1,10 @@
 package motoserver
 
-import (
-	"os/exec"
-	"syscall"
-)
+import "syscall"
 
-// sysProcAttr puts moto_server in its own process group (the pyenv shim and
-// Python may fork) and has the kernel kill it if our process dies without
-// closing it.
+// sysProcAttr puts the watchdog and moto_server in their own process group,
+// so Close kills both, and asks the kernel to kill the watchdog if our
+// process dies.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
-
-func killGroup(cmd *exec.Cmd) {
-	if cmd.Process == nil {
-		return
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Process.Kill()
 }

@@ -3,11 +3,18 @@
 package motoserver
 
 import (
+	"io"
 	"os/exec"
-	"syscall"
 )
 
-func sysProcAttr() *syscall.SysProcAttr { return nil }
+// command runs moto_server directly: no watchdog outside Unix.
+func command(path string, args ...string) (*exec.Cmd, io.Closer, error) {
+	return exec.Command(path, args...), nopCloser{}, nil
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
 
 func killGroup(cmd *exec.Cmd) {
 	if cmd.Process != nil {

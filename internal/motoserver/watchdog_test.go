@@ -1,20 +1,23 @@
 //go:build unix
 
-package moto
+package motoserver
 
 import (
+	"context"
 	"testing"
 	"time"
 )
 
-// TestWatchdogKillsOrphan simulates the test binary dying without Cleanup:
+// TestWatchdogKillsOrphan simulates our process dying without Close:
 // closing the lifeline is what the kernel does to the pipe then.
 func TestWatchdogKillsOrphan(t *testing.T) {
-	s, err := start()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Stop)
+	t.Cleanup(func() { _ = s.Close() })
 	s.lifeline.Close()
 	select {
 	case <-s.exited:
