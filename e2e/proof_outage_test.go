@@ -33,12 +33,14 @@ import (
 //   - SQS unreachable while a delivery arrives: the hook answers 5xx, never
 //     2xx, and logs the delivery at ERROR for replay; POST /revocations
 //     answers 503; Okta's retry after the outage is queued and revoked.
+//   - the hook's DynamoDB dedupe table unreachable: the hook queues anyway.
 //   - Okta credentials rotated (the old API token gets 401) and later fixed
 //     in Secrets Manager: requests that failed meanwhile are not deleted and
 //     are revoked after the fix.
 func TestProofOutages(t *testing.T) {
 	smProxy := newSwitchableProxy(t)
 	sqsProxy := newSwitchableProxy(t)
+	ddbProxy := newSwitchableProxy(t)
 	window := time.Duration(0)
 	p := startProofStack(t, "outage stack", stack.Options{
 		VisibilityTimeout: 2 * time.Second,
@@ -49,10 +51,12 @@ func TestProofOutages(t *testing.T) {
 		FunctionEnv: map[string]string{
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER": smProxy.URL,
 			"AWS_ENDPOINT_URL_SQS":             sqsProxy.URL,
+			"AWS_ENDPOINT_URL_DYNAMODB":        ddbProxy.URL,
 		},
 	})
 	smProxy.SetTarget(t, p.Moto.URL())
 	sqsProxy.SetTarget(t, p.Moto.URL())
+	ddbProxy.SetTarget(t, p.Moto.URL())
 	org := p.Okta
 	jsonHeaders := map[string]string{"Content-Type": "application/json"}
 
@@ -139,6 +143,31 @@ func TestProofOutages(t *testing.T) {
 		eventually(t, "the retried requests to be revoked", func() bool {
 			return len(org.ActiveTokens(hookUser, "")) == 0 && len(org.ActiveTokens(postUser, "")) == 0
 		})
+		eventually(t, "the queue to drain", func() bool { return p.queueDepth(t) == 0 })
+	})
+
+	t.Run("dedupe table unreachable", func(t *testing.T) {
+		// The hook's dedupe table only saves duplicate work: without it the
+		// hook queues anyway (fail open), and a duplicate is harmless.
+		ddbProxy.SetDown(true)
+		user, _ := newUserIn(t, org, oktafake.DemoAppPortal, oktafake.DemoAppMobile)
+		delivery := oktaDelivery(p.OktaOrgURL, uuid.NewString(), "user.account.lock", user)
+		for i := range 2 {
+			if r := p.call(t, "POST", p.HookPath, delivery, p.hookHeaders()); r.Status != 200 {
+				t.Errorf("delivery %d while the dedupe table is unreachable: %s, want 200", i+1, r)
+			}
+		}
+		eventually(t, "the delivery to be revoked", func() bool { return len(org.ActiveTokens(user, "")) == 0 })
+		// Not vacuous: the hook did try the table and logged its failure.
+		eventually(t, "the hook's record of the unreachable dedupe table", func() bool {
+			for line := range strings.Lines(p.out.String()) {
+				if strings.Contains(line, "dedupeError") && strings.Contains(line, user) {
+					return true
+				}
+			}
+			return false
+		})
+		ddbProxy.SetDown(false)
 		eventually(t, "the queue to drain", func() bool { return p.queueDepth(t) == 0 })
 	})
 
