@@ -3,12 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,82 +11,29 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/okta-token-revoker/okta-token-revoker/internal/lambdaruntime"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/lambdatest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
-
-// syncBuffer collects the function's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestBootstrap builds the function as Lambda runs it and invokes it under
 // a local Runtime API against moto_server: the wiring in main really reads
 // the secret and really queues.
 func TestBootstrap(t *testing.T) {
-	bootstrap := filepath.Join(t.TempDir(), "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := lambdatest.Build(t, "OktaHookFunction")
 
 	srv := moto.Start(t)
 	queueURL, _ := srv.CreateQueueWithDLQ(t, "revocations", 30*time.Second, 3)
 	secretARN := srv.CreateSecret(t, "okta-token-revoker/hook", "sample-hook-secret-change-me")
-	env := map[string]string{
+	env := lambdatest.Env(srv, map[string]string{
 		"HOOK_SECRET_ARN":      secretARN,
 		"REVOCATION_QUEUE_URL": queueURL,
 		"LOG_LEVEL":            "debug",
-	}
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY":
-			continue // set by the runtime
-		}
-		env[k] = v
-	}
-
-	start := func(t *testing.T, env map[string]string) (*lambdaruntime.Function, *syncBuffer) {
-		out := &syncBuffer{}
-		fn, err := lambdaruntime.New(lambdaruntime.Config{
-			FunctionName: "OktaHookFunction", Bootstrap: bootstrap, Env: env,
-			Region: moto.Region, AccessKeyID: moto.AccessKeyID, SecretAccessKey: moto.SecretAccessKey,
-			Timeout: 10 * time.Second, Output: out, MaxEnvironments: 1,
-			Logger: slog.New(slog.NewTextHandler(out, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = fn.Close() })
-		return fn, out
-	}
+	})
 
 	t.Run("delivery is queued", func(t *testing.T) {
-		fn, out := start(t, env)
-		payload, err := os.ReadFile("../../events/okta-hook-suspend.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := fn.Invoke(context.Background(), payload)
-		if err != nil || res.Error != nil {
-			t.Fatalf("invoke: %v %v\n%s", err, res.Error, out)
-		}
+		fn, out := bin.Start(t, env, 10*time.Second)
+		res := lambdatest.Invoke(t, fn, out, "okta-hook-suspend.json")
 		t.Logf("cold start: init %v, invocation %v", res.InitDuration, res.Duration)
 		var resp events.APIGatewayV2HTTPResponse
 		if err := json.Unmarshal(res.Payload, &resp); err != nil || resp.StatusCode != 200 {
@@ -126,12 +68,8 @@ func TestBootstrap(t *testing.T) {
 			bad[k] = v
 		}
 		bad["REVOKE_ON_EVENTS"] = "user.lifecycle.suspend,user.session.end"
-		fn, out := start(t, bad)
-		payload, err := os.ReadFile("../../events/okta-hook-suspend.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := fn.Invoke(context.Background(), payload)
+		fn, out := bin.Start(t, bad, 10*time.Second)
+		res, err := fn.Invoke(context.Background(), lambdatest.Event(t, "okta-hook-suspend.json"))
 		if err == nil && res.Error == nil {
 			t.Fatalf("invocation succeeded with an unknown event type: %s", res.Payload)
 		}

@@ -3,12 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,40 +11,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe/dedupetest"
-	"github.com/okta-token-revoker/okta-token-revoker/internal/lambdaruntime"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/lambdatest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
-
-// syncBuffer collects the function's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestBootstrap builds the function as Lambda runs it and invokes it with
 // the sample events under a local Runtime API, against moto_server (SQS,
 // Secrets Manager, DynamoDB) and the fake Okta org's System Log.
 func TestBootstrap(t *testing.T) {
-	bootstrap := filepath.Join(t.TempDir(), "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := lambdatest.Build(t, "ReconcileFunction")
 
 	srv := moto.Start(t)
 	const apiToken = "reconcile-test-api-token-do-not-log"
@@ -57,35 +29,13 @@ func TestBootstrap(t *testing.T) {
 	queueURL, _ := srv.CreateQueueWithDLQ(t, "revocations", 30*time.Second, 3)
 	secretARN := srv.CreateSecret(t, "okta-token-revoker/okta-api", `{"apiToken":"`+apiToken+`"}`)
 	dedupetest.CreateTable(t, srv.AWSConfig(), "dedupe")
-	env := map[string]string{
+	env := lambdatest.Env(srv, map[string]string{
 		"OKTA_ORG_URL":         org.URL,
 		"OKTA_API_SECRET_ARN":  secretARN,
 		"REVOCATION_QUEUE_URL": queueURL,
 		"DEDUPE_TABLE_NAME":    "dedupe",
 		"LOG_LEVEL":            "debug",
-	}
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY":
-			continue // set by the runtime
-		}
-		env[k] = v
-	}
-	start := func(t *testing.T, env map[string]string) (*lambdaruntime.Function, *syncBuffer) {
-		out := &syncBuffer{}
-		fn, err := lambdaruntime.New(lambdaruntime.Config{
-			FunctionName: "ReconcileFunction", Bootstrap: bootstrap, Env: env,
-			Region: moto.Region, AccessKeyID: moto.AccessKeyID, SecretAccessKey: moto.SecretAccessKey,
-			Timeout: 30 * time.Second, Output: out, MaxEnvironments: 1,
-			Logger: slog.New(slog.NewTextHandler(out, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = fn.Close() })
-		return fn, out
-	}
+	})
 	queued := func(t *testing.T) []revocation.Request {
 		t.Helper()
 		resp, err := srv.SQS().ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10})
@@ -103,17 +53,6 @@ func TestBootstrap(t *testing.T) {
 		}
 		return out
 	}
-	invoke := func(t *testing.T, fn *lambdaruntime.Function, out *syncBuffer, sample string) {
-		t.Helper()
-		payload, err := os.ReadFile(filepath.Join("..", "..", "events", sample))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := fn.Invoke(context.Background(), payload)
-		if err != nil || res.Error != nil {
-			t.Fatalf("invoke %s: %v %v\n%s", sample, err, res.Error, out)
-		}
-	}
 	reasonSource := func(t *testing.T, r revocation.Request) string {
 		var reason revocation.Reason
 		if err := json.Unmarshal(r.Reason, &reason); err != nil {
@@ -122,11 +61,11 @@ func TestBootstrap(t *testing.T) {
 		return reason.Source
 	}
 
-	fn, out := start(t, env)
+	fn, out := bin.Start(t, env, 30*time.Second)
 	t.Run("a scheduled poll queues what the hook missed", func(t *testing.T) {
 		org.AddLogEvent(oktafake.NewLogEvent("user.lifecycle.deactivate", oktafake.LogTarget{ID: "00uadm1nXyZ12345h1d7", Type: "User"},
 			oktafake.LogTarget{ID: "00ub0oNGTSWTBKOLJOHN", Type: "User"}))
-		invoke(t, fn, out, "eventbridge-schedule.json")
+		lambdatest.Invoke(t, fn, out, "eventbridge-schedule.json")
 		got := queued(t)
 		if len(got) != 1 || got[0].UserID != "00ub0oNGTSWTBKOLJOHN" || reasonSource(t, got[0]) != "okta-system-log" {
 			t.Fatalf("queued %+v\n%s", got, out)
@@ -137,8 +76,8 @@ func TestBootstrap(t *testing.T) {
 		}
 	})
 	t.Run("a log stream event is queued once", func(t *testing.T) {
-		invoke(t, fn, out, "eventbridge-okta-log-stream.json")
-		invoke(t, fn, out, "eventbridge-okta-log-stream.json") // EventBridge delivers at least once
+		lambdatest.Invoke(t, fn, out, "eventbridge-okta-log-stream.json")
+		lambdatest.Invoke(t, fn, out, "eventbridge-okta-log-stream.json") // EventBridge delivers at least once
 		got := queued(t)
 		if len(got) != 1 || got[0].UserID != "00ub0oNGTSWTBKOLGLNR" || reasonSource(t, got[0]) != "okta-log-stream" {
 			t.Fatalf("queued %+v\n%s", got, out)
@@ -155,7 +94,7 @@ func TestBootstrap(t *testing.T) {
 		}
 		delete(bad, "DEDUPE_TABLE_NAME")
 		bad["RECONCILE_MAX_PAGES"] = "0"
-		fn, out := start(t, bad)
+		fn, out := bin.Start(t, bad, 30*time.Second)
 		res, err := fn.Invoke(context.Background(), []byte(`{"detail-type":"Scheduled Event","source":"aws.events","detail":{}}`))
 		if err == nil && res.Error == nil {
 			t.Fatalf("invocation succeeded without configuration\n%s", out)

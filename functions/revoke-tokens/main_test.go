@@ -3,13 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +15,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/lambdaruntime"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/lambdatest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
 
@@ -32,54 +28,24 @@ const (
 	apiToken     = "00Bootstrap-Test-API-Token-Never-Logged"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestBootstrap builds the function as Lambda runs it and invokes it with
 // the sample events under a local Runtime API, against moto_server (the
 // secret, the queue) and the fake Okta: the wiring in main really reads the
 // secret, really calls Okta and really queues.
 func TestBootstrap(t *testing.T) {
-	bootstrap := filepath.Join(t.TempDir(), "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := lambdatest.Build(t, "RevokeTokensFunction")
 
 	srv := moto.Start(t)
 	queueURL, _ := srv.CreateQueueWithDLQ(t, "revocations", 360*time.Second, 5)
 	secretARN := srv.CreateSecret(t, "okta-token-revoker/okta-api", `{"apiToken":"`+apiToken+`"}`)
 	org := oktafake.NewTest(t, oktafake.WithAPIToken(apiToken))
 
-	env := map[string]string{
+	env := lambdatest.Env(srv, map[string]string{
 		"OKTA_ORG_URL":         org.URL,
 		"OKTA_API_SECRET_ARN":  secretARN,
 		"REVOCATION_QUEUE_URL": queueURL,
 		"LOG_LEVEL":            "debug",
-	}
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY":
-			continue // set by the runtime
-		}
-		env[k] = v
-	}
+	})
 	with := func(kv ...string) map[string]string {
 		out := make(map[string]string, len(env)+len(kv)/2)
 		for k, v := range env {
@@ -91,37 +57,22 @@ func TestBootstrap(t *testing.T) {
 		return out
 	}
 
-	start := func(t *testing.T, env map[string]string) (*lambdaruntime.Function, *syncBuffer) {
+	start := func(t *testing.T, env map[string]string) (*lambdaruntime.Function, *lambdatest.Output) {
 		t.Helper()
-		out := &syncBuffer{}
-		fn, err := lambdaruntime.New(lambdaruntime.Config{
-			FunctionName: "RevokeTokensFunction", Bootstrap: bootstrap, Env: env,
-			Region: moto.Region, AccessKeyID: moto.AccessKeyID, SecretAccessKey: moto.SecretAccessKey,
-			Timeout: 60 * time.Second, Output: out, MaxEnvironments: 1,
-			Logger: slog.New(slog.NewTextHandler(out, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		var out *lambdatest.Output
+		// Registered before Start's, so it runs after the function is closed.
 		t.Cleanup(func() {
-			_ = fn.Close()
-			if strings.Contains(out.String(), apiToken) {
+			if out != nil && strings.Contains(out.String(), apiToken) {
 				t.Errorf("the Okta API token is in the function's output")
 			}
 		})
+		var fn *lambdaruntime.Function
+		fn, out = bin.Start(t, env, 60*time.Second)
 		return fn, out
 	}
-	invoke := func(t *testing.T, fn *lambdaruntime.Function, out *syncBuffer, event string) []byte {
+	invoke := func(t *testing.T, fn *lambdaruntime.Function, out *lambdatest.Output, event string) []byte {
 		t.Helper()
-		payload, err := os.ReadFile(filepath.Join("../../events", event))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := fn.Invoke(context.Background(), payload)
-		if err != nil || res.Error != nil {
-			t.Fatalf("invoke %s: %v %v\n%s", event, err, res.Error, out)
-		}
-		return res.Payload
+		return lambdatest.Invoke(t, fn, out, event).Payload
 	}
 	httpStatus := func(t *testing.T, payload []byte) int {
 		t.Helper()
@@ -252,11 +203,7 @@ func TestBootstrap(t *testing.T) {
 			{"REVOCATION_QUEUE_URL", ""},
 		} {
 			fn, out := start(t, with(kv...))
-			payload, err := os.ReadFile("../../events/revoke-user-tokens.json")
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := fn.Invoke(context.Background(), payload)
+			res, err := fn.Invoke(context.Background(), lambdatest.Event(t, "revoke-user-tokens.json"))
 			if err == nil && res.Error == nil {
 				t.Fatalf("%s=%q: invocation succeeded: %s", kv[0], kv[1], res.Payload)
 			}
