@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,17 +20,7 @@ import (
 
 var motoSrv *moto.Server
 
-func TestMain(m *testing.M) {
-	srv, stop, err := moto.StartShared()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	motoSrv = srv
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { moto.Main(m, &motoSrv) }
 
 var tableSeq atomic.Int64
 

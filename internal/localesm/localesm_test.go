@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -29,17 +28,7 @@ import (
 
 var motoSrv *moto.Server
 
-func TestMain(m *testing.M) {
-	srv, stop, err := moto.StartShared()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	motoSrv = srv
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { moto.Main(m, &motoSrv) }
 
 // fakeFunction answers each SQS event with answer(event).
 type fakeFunction struct {

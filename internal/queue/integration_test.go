@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -23,17 +22,7 @@ import (
 // queue.
 var motoServer *moto.Server
 
-func TestMain(m *testing.M) {
-	srv, stop, err := moto.StartShared()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	motoServer = srv
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { moto.Main(m, &motoServer) }
 
 // receiveAll receives until want messages arrived (then checks once more
 // for extras) or the queue stays empty, and deletes what it received.

@@ -2,8 +2,6 @@ package secrets
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,17 +13,7 @@ import (
 
 var motoServer *moto.Server
 
-func TestMain(m *testing.M) {
-	srv, stop, err := moto.StartShared()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	motoServer = srv
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { moto.Main(m, &motoServer) }
 
 func TestCacheOnMoto(t *testing.T) {
 	sm := motoServer.SecretsManager()

@@ -2,7 +2,6 @@ package setup
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,17 +21,7 @@ const testVar = "SETUP_TEST_VAR"
 
 var motoServer *moto.Server
 
-func TestMain(m *testing.M) {
-	srv, stop, err := moto.StartShared()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	motoServer = srv
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { moto.Main(m, &motoServer) }
 
 // setEnv sets (or, for nil, unsets) testVar for the test.
 func setEnv(t *testing.T, v *string) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -30,17 +29,7 @@ import (
 
 var motoSrv *moto.Server
 
-func TestMain(m *testing.M) {
-	srv, stop, err := moto.StartShared()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	motoSrv = srv
-	code := m.Run()
-	stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { moto.Main(m, &motoSrv) }
 
 var seq atomic.Int64
 

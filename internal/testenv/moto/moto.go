@@ -10,17 +10,7 @@
 //
 //	var motoSrv *moto.Server
 //
-//	func TestMain(m *testing.M) {
-//		srv, stop, err := moto.StartShared()
-//		if err != nil {
-//			fmt.Fprintln(os.Stderr, err)
-//			os.Exit(1)
-//		}
-//		motoSrv = srv
-//		code := m.Run()
-//		stop()
-//		os.Exit(code)
-//	}
+//	func TestMain(m *testing.M) { moto.Main(m, &motoSrv) }
 //
 // Tests on a shared server should use unique queue and secret names.
 package moto
@@ -29,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -85,6 +76,22 @@ func StartShared() (s *Server, stop func(), err error) {
 		return nil, nil, fmt.Errorf("moto: %w", err)
 	}
 	return s, s.Stop, nil
+}
+
+// Main is a TestMain for a package whose tests share one server: it starts
+// the server, stores it in *srv, runs the tests, stops the server and exits
+// with the tests' status. It exits with status 1 when the server does not
+// start.
+func Main(m *testing.M, srv **Server) {
+	s, stop, err := StartShared()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*srv = s
+	code := m.Run()
+	stop()
+	os.Exit(code)
 }
 
 func start() (*Server, error) {
