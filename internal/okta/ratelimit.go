@@ -143,6 +143,7 @@ type bucket struct {
 	share      float64 // estimated equally busy clients, >= 1
 	priorShare float64 // share when this window began
 	informed   bool    // share rests on enough of our own calls
+	windows    int     // windows seen, counting the current one
 	samples    []shareSample
 
 	changed chan struct{} // closed and replaced on every observation
@@ -259,7 +260,14 @@ func (b *bucket) delay(now time.Time) (d time.Duration, probe bool, interval tim
 // the last Remaining seen, less our calls in flight, less what the others
 // have spent since at their observed rate, less the reserve.
 func (b *bucket) budget(now time.Time) float64 {
-	return float64(b.remaining - b.inflight - reserve(b.limit))
+	r := reserve(b.limit)
+	if b.windows <= 1 {
+		// In the first window we see, the share rests on a few samples and
+		// the others, just as new, may each spend a call on the same stale
+		// Remaining as we do: keep one call per estimated client back.
+		r += int(math.Ceil(b.share)) - 1
+	}
+	return float64(b.remaining - b.inflight - r)
 }
 
 func later(a, b time.Time) time.Time {
@@ -349,6 +357,7 @@ func (b *bucket) record(now time.Time, rl rateLimitHeaders) {
 		b.ownDone = 0
 		b.samples = b.samples[:0]
 		newWindow = true
+		b.windows++
 		b.priorShare = b.share
 	case rl.reset.Before(b.reported):
 		return // an answer from the previous window, arriving late

@@ -278,3 +278,38 @@ func TestPacerProbeWaitIsNotARateLimit(t *testing.T) {
 		t.Fatalf("wait = %v, want the deadline, not a rate limit", err)
 	}
 }
+
+// In the first window a client sees, the others are as new as it is and may
+// each spend a call on the same stale Remaining: one call per estimated
+// client is kept back then, and only then (measured: without it, 10 fresh
+// clients drew about one 429 each at the end of their first window).
+func TestPacerKeepsACallPerClientBackInTheFirstWindow(t *testing.T) {
+	p, clock := newTestPacer()
+	reset := clock.t.Add(10 * time.Second)
+	remaining := 100
+	for range 4 { // Remaining drops by 5 per own call: five clients
+		tk := send(t, p, clock, "apps")
+		remaining -= 5
+		p.observe(tk, 200, rlHeader(100, remaining, reset))
+	}
+	p.mu.Lock()
+	b := p.buckets["apps"]
+	first, share := b.budget(clock.t), b.share
+	p.mu.Unlock()
+	if math.Abs(share-5) > 0.01 {
+		t.Fatalf("share %.2f, want 5", share)
+	}
+	if want := float64(remaining - reserve(100) - 4); first != want {
+		t.Errorf("first-window budget %v, want %v (remaining less the reserve less 4 others' calls)", first, want)
+	}
+
+	clock.t = reset.Add(2 * time.Second)
+	tk := send(t, p, clock, "apps")
+	p.observe(tk, 200, rlHeader(100, 95, clock.t.Add(10*time.Second)))
+	p.mu.Lock()
+	second := b.budget(clock.t)
+	p.mu.Unlock()
+	if want := float64(95 - reserve(100)); second != want {
+		t.Errorf("second-window budget %v, want %v (the reserve only)", second, want)
+	}
+}
