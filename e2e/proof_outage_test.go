@@ -72,8 +72,8 @@ func TestProofOutages(t *testing.T) {
 		wantError(t, "hook delivery without the hook secret", p.call(t, "POST", p.HookPath, delivery, p.hookHeaders()), 503)
 		wantError(t, "hook verification without the hook secret", p.call(t, "GET", p.HookPath, nil,
 			merge(p.hookHeaders(), map[string]string{"X-Okta-Verification-Challenge": "c"})), 503)
-		wantError(t, "list without the Okta secret", p.call(t, "GET", "/users/"+apiUser+"/clients", nil, nil), 500, 502, 503)
-		wantError(t, "revoke without the Okta secret", p.call(t, "DELETE", "/users/"+apiUser+"/tokens", nil, nil), 500, 502, 503)
+		wantError(t, "list without the Okta secret", p.call(t, "GET", "/users/"+apiUser+"/clients", nil, nil), 503)
+		wantError(t, "revoke without the Okta secret", p.call(t, "DELETE", "/users/"+apiUser+"/tokens", nil, nil), 503)
 		// Queueing needs no secret: acknowledged, so it must happen later.
 		if r := p.call(t, "POST", "/revocations", []byte(`{"userId":"`+postUser+`"}`), jsonHeaders); r.Status != 202 {
 			t.Fatalf("POST /revocations: %s, want 202", r)
