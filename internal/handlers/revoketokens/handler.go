@@ -56,8 +56,11 @@ const (
 	DefaultConcurrency     = 4
 	DefaultDeadlineReserve = 10 * time.Second
 	DefaultHTTPTimeout     = 25 * time.Second
-	DefaultMaxBodyBytes    = 256 << 10
-	DefaultMaxBatchItems   = 500
+	// DefaultEnqueueTimeout bounds POST /revocations' wait for SQS: a caller
+	// learns of a queue outage in seconds, not at the gateway's timeout.
+	DefaultEnqueueTimeout = 5 * time.Second
+	DefaultMaxBodyBytes   = 256 << 10
+	DefaultMaxBatchItems  = 500
 	// DefaultRateLimitDelay is how long a rate-limited message waits when
 	// Okta did not say when its window resets.
 	DefaultRateLimitDelay = 60 * time.Second
@@ -95,6 +98,8 @@ type Config struct {
 	DeadlineReserve time.Duration
 	// HTTPTimeout bounds a synchronous HTTP request. Default DefaultHTTPTimeout.
 	HTTPTimeout time.Duration
+	// EnqueueTimeout bounds queueing POST /revocations. Default DefaultEnqueueTimeout.
+	EnqueueTimeout time.Duration
 	// MaxBodyBytes bounds POST /revocations bodies. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int
 	// MaxBatchItems bounds the requests of one POST /revocations.
@@ -137,6 +142,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.DeadlineReserve <= 0 {
 		cfg.DeadlineReserve = DefaultDeadlineReserve
+	}
+	if cfg.EnqueueTimeout <= 0 {
+		cfg.EnqueueTimeout = DefaultEnqueueTimeout
 	}
 	if cfg.HTTPTimeout <= 0 {
 		cfg.HTTPTimeout = DefaultHTTPTimeout

@@ -223,7 +223,9 @@ func (h *Handler) enqueue(ctx context.Context, req httpapi.Request) (httpapi.Res
 	}
 	st := stateFrom(ctx)
 	st.done = true
-	if err := h.cfg.Publisher.Publish(ctx, msgs); err != nil {
+	pubCtx, cancel := context.WithTimeout(ctx, h.cfg.EnqueueTimeout)
+	defer cancel()
+	if err := h.cfg.Publisher.Publish(pubCtx, msgs); err != nil {
 		st.failure = kindQueue
 		var pe *queue.PublishError
 		notQueued := ids

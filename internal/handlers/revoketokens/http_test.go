@@ -351,3 +351,33 @@ func (d *deadlineExecutor) Execute(ctx context.Context, req revocation.Request) 
 	<-ctx.Done()
 	return revocation.Result{Request: req, Status: revocation.StatusFailed}, fmt.Errorf("revoke: %w", ctx.Err())
 }
+
+// blockingPublisher waits for its context to end, like a publisher whose
+// queue does not answer, and records the deadline it was given.
+type blockingPublisher struct{ deadline time.Time }
+
+func (p *blockingPublisher) Publish(ctx context.Context, _ []queue.Message) error {
+	p.deadline, _ = ctx.Deadline()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestPostRevocationsBoundsTheWaitForTheQueue(t *testing.T) {
+	pub := &blockingPublisher{}
+	env := newTestEnv(t, nil, func(c *Config) {
+		c.Publisher = pub
+		c.HTTPTimeout = time.Hour
+		c.EnqueueTimeout = 20 * time.Millisecond
+	})
+	start := time.Now()
+	resp, err := env.h.HandleHTTP(context.Background(), apiRequest(RouteRevocations, nil, `{"userId":"00u1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503: %s", resp.StatusCode, resp.Body)
+	}
+	if pub.deadline.IsZero() || pub.deadline.After(start.Add(time.Minute)) {
+		t.Errorf("publisher deadline %v: not bounded by EnqueueTimeout but by the HTTP timeout", pub.deadline)
+	}
+}
