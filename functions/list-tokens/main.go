@@ -9,8 +9,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -26,19 +24,12 @@ func main() {
 	ctx := context.Background()
 	awsCfg, err := setup.AWSConfig(ctx)
 	if err != nil {
-		fail(logger, "load AWS config", err)
+		setup.Fail(logger, "list-tokens", "load AWS config", err)
 	}
 	client, err := setup.OktaClient(ctx, awsCfg, logger)
 	if err != nil {
-		fail(logger, "configure Okta client", err)
+		setup.Fail(logger, "list-tokens", "configure Okta client", err)
 	}
 	router := listtokens.NewRouter(client, logger)
 	lambda.Start(router.Serve)
-}
-
-// fail logs a configuration error and exits, so Lambda reports an init
-// error instead of serving requests that cannot succeed.
-func fail(logger *slog.Logger, what string, err error) {
-	logger.Error("list-tokens cannot start", slog.String("step", what), slog.String("error", err.Error()))
-	os.Exit(1)
 }

@@ -31,13 +31,13 @@ func main() {
 	logger := logging.FromEnv()
 	cfg, err := oktahook.LoadConfig(os.Getenv)
 	if err != nil {
-		fail(logger, "read configuration", err)
+		setup.Fail(logger, "okta-hook", "read configuration", err)
 	}
 	// Built once per execution environment; nothing here calls the network:
 	// the hook secret is read on the first request and cached.
 	awsCfg, err := setup.AWSConfig(context.Background())
 	if err != nil {
-		fail(logger, "load AWS config", err)
+		setup.Fail(logger, "okta-hook", "load AWS config", err)
 	}
 	hookSecret := secrets.NewCache(secretsmanager.NewFromConfig(awsCfg), cfg.SecretARN, cfg.SecretCacheTTL, secrets.WithLogger(logger))
 	publisher := queue.NewPublisher(sqs.NewFromConfig(awsCfg), cfg.QueueURL)
@@ -48,16 +48,9 @@ func main() {
 	}
 	handler, err := oktahook.New(cfg, hookSecret, publisher, logger, opts...)
 	if err != nil {
-		fail(logger, "build handler", err)
+		setup.Fail(logger, "okta-hook", "build handler", err)
 	}
 	logger.Info("okta-hook ready", slog.Any("eventTypes", cfg.EventTypes), slog.String("authHeader", cfg.AuthHeader),
 		slog.String("dedupeTable", cfg.DedupeTable))
 	lambda.Start(handler.Handle)
-}
-
-// fail logs a configuration error and exits, so Lambda reports an init
-// error instead of answering Okta with requests that cannot succeed.
-func fail(logger *slog.Logger, what string, err error) {
-	logger.Error("okta-hook cannot start", slog.String("step", what), slog.String("error", err.Error()))
-	os.Exit(1)
 }

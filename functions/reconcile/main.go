@@ -43,13 +43,13 @@ func main() {
 	logger := logging.FromEnv()
 	settings, err := reconcile.LoadSettings(os.Getenv)
 	if err != nil {
-		fail(logger, "read configuration", err)
+		setup.Fail(logger, "reconcile", "read configuration", err)
 	}
 	// Built once per execution environment; nothing here calls the network:
 	// the Okta secret is read on the first System Log call and cached.
 	awsCfg, err := setup.AWSConfig(context.Background())
 	if err != nil {
-		fail(logger, "load AWS config", err)
+		setup.Fail(logger, "reconcile", "load AWS config", err)
 	}
 	client, err := setup.OktaClient(context.Background(), awsCfg, logger, func(c *okta.Config) {
 		c.Scopes = oktaScopes
@@ -57,7 +57,7 @@ func main() {
 		c.MaxAttempts = oktaMaxAttempts
 	})
 	if err != nil {
-		fail(logger, "configure Okta client", err)
+		setup.Fail(logger, "reconcile", "configure Okta client", err)
 	}
 	store := dedupe.New(dynamodb.NewFromConfig(awsCfg), settings.Table, dedupe.WithTTL(settings.DedupeTTL))
 	handler, err := reconcile.New(reconcile.Config{
@@ -72,16 +72,9 @@ func main() {
 		Metrics:    os.Stdout,
 	})
 	if err != nil {
-		fail(logger, "build handler", err)
+		setup.Fail(logger, "reconcile", "build handler", err)
 	}
 	logger.Info("reconcile ready", slog.Any("eventTypes", settings.EventTypes), slog.Duration("lookback", settings.Lookback),
 		slog.Int("maxPages", settings.MaxPages), slog.Int("pageSize", settings.PageSize), slog.String("table", settings.Table))
 	lambda.Start(handler.Handle)
-}
-
-// fail logs a configuration error and exits, so Lambda reports an init
-// error instead of running polls that cannot succeed.
-func fail(logger *slog.Logger, what string, err error) {
-	logger.Error("reconcile cannot start", slog.String("step", what), slog.String("error", err.Error()))
-	os.Exit(1)
 }

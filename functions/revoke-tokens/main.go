@@ -31,19 +31,19 @@ func main() {
 	logger := logging.FromEnv()
 	queueURL, err := setup.RequireEnv("REVOCATION_QUEUE_URL")
 	if err != nil {
-		fail(logger, "read configuration", err)
+		setup.Fail(logger, "revoke-tokens", "read configuration", err)
 	}
 	dryRun, err := setup.BoolEnv("DRY_RUN", false)
 	if err != nil {
-		fail(logger, "read configuration", err)
+		setup.Fail(logger, "revoke-tokens", "read configuration", err)
 	}
 	revokeSessions, err := setup.BoolEnv("REVOKE_OKTA_SESSIONS", false)
 	if err != nil {
-		fail(logger, "read configuration", err)
+		setup.Fail(logger, "revoke-tokens", "read configuration", err)
 	}
 	concurrency, err := setup.IntEnv("REVOKE_CONCURRENCY", revoketokens.DefaultConcurrency, 1, maxConcurrency)
 	if err != nil {
-		fail(logger, "read configuration", err)
+		setup.Fail(logger, "revoke-tokens", "read configuration", err)
 	}
 
 	// Built once per execution environment; nothing here calls the network:
@@ -52,17 +52,17 @@ func main() {
 	ctx := context.Background()
 	awsCfg, err := setup.AWSConfig(ctx)
 	if err != nil {
-		fail(logger, "load AWS config", err)
+		setup.Fail(logger, "revoke-tokens", "load AWS config", err)
 	}
 	client, err := setup.OktaClient(ctx, awsCfg, logger)
 	if err != nil {
-		fail(logger, "configure Okta client", err)
+		setup.Fail(logger, "revoke-tokens", "configure Okta client", err)
 	}
 	executor, err := revocation.NewExecutor(revocation.ExecutorConfig{
 		Okta: client, Logger: logger, DryRun: dryRun, RevokeSessions: revokeSessions,
 	})
 	if err != nil {
-		fail(logger, "build executor", err)
+		setup.Fail(logger, "revoke-tokens", "build executor", err)
 	}
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	handler, err := revoketokens.New(revoketokens.Config{
@@ -76,16 +76,9 @@ func main() {
 		DryRun:      dryRun,
 	})
 	if err != nil {
-		fail(logger, "build handler", err)
+		setup.Fail(logger, "revoke-tokens", "build handler", err)
 	}
 	logger.Info("revoke-tokens ready", slog.Bool("dryRun", dryRun), slog.Bool("revokeOktaSessions", revokeSessions),
 		slog.Int("concurrency", concurrency))
 	lambda.Start(handler)
-}
-
-// fail logs a configuration error and exits, so Lambda reports an init
-// error instead of failing every message it receives.
-func fail(logger *slog.Logger, what string, err error) {
-	logger.Error("revoke-tokens cannot start", slog.String("step", what), slog.String("error", err.Error()))
-	os.Exit(1)
 }

@@ -186,3 +186,10 @@ func clip(s string) string {
 	}
 	return s[:limit] + "..."
 }
+
+// Fail logs why the function cannot start and exits, so Lambda reports an
+// init error instead of serving invocations that cannot succeed.
+func Fail(logger *slog.Logger, function, step string, err error) {
+	logger.Error(function+" cannot start", slog.String("step", step), slog.String("error", err.Error()))
+	os.Exit(1)
+}
