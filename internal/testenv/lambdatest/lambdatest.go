@@ -10,7 +10,6 @@
 package lambdatest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -19,11 +18,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/lambdaruntime"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
 
@@ -132,20 +131,4 @@ func repoRoot(tb testing.TB) string {
 }
 
 // Output collects a function's output from several goroutines.
-type Output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *Output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (o *Output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
+type Output = logtest.Buffer
