@@ -28,6 +28,7 @@ import (
 
 	"github.com/okta-token-revoker/okta-token-revoker/cmd/runlocal/stack"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 )
 
 // Short queue settings so a poison message reaches the dead-letter queue in
@@ -43,7 +44,7 @@ var (
 	local *stack.Stack
 	// captured holds everything the stack and the functions wrote, and every
 	// HTTP answer the tests received, for the secrets check.
-	captured syncBuffer
+	captured logtest.Buffer
 	sqsAPI   *sqs.Client
 )
 
@@ -89,24 +90,6 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "---- captured output of the local stack ----\n%s\n", captured.String())
 	}
 	return code
-}
-
-// syncBuffer collects output from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // response is one answer of the local API.

@@ -27,6 +27,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/cmd/runlocal/stack"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/localesm"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 )
 
 // ---------------------------------------------------------------- secrets
@@ -43,12 +44,12 @@ var watched struct {
 
 type watchedOutput struct {
 	name string
-	out  *syncBuffer
+	out  *logtest.Buffer
 }
 
 // watchForSecrets registers an output and the secrets (by name) it must
 // never contain; scanForSecrets checks them all.
-func watchForSecrets(name string, out *syncBuffer, secrets map[string]string) {
+func watchForSecrets(name string, out *logtest.Buffer, secrets map[string]string) {
 	watched.mu.Lock()
 	watched.outputs = append(watched.outputs, watchedOutput{name, out})
 	watched.mu.Unlock()
@@ -163,7 +164,7 @@ func authRecorder(next http.Handler) http.Handler {
 type proofStack struct {
 	*stack.Stack
 	name string
-	out  *syncBuffer
+	out  *logtest.Buffer
 	sqs  *sqs.Client
 	sm   *secretsmanager.Client
 	// batches counts the SQS batches handled, and retried the messages
@@ -177,7 +178,7 @@ type proofStack struct {
 // E2E_OUTPUT_DIR set, its output is written there as <test name>.log.
 func startProofStack(t *testing.T, name string, opts stack.Options) *proofStack {
 	t.Helper()
-	p := &proofStack{name: name, out: &syncBuffer{}}
+	p := &proofStack{name: name, out: &logtest.Buffer{}}
 	opts.TemplatePath = "../template.yaml"
 	opts.RepoDir = ".."
 	opts.SkipBuild = true // TestMain built them

@@ -124,7 +124,7 @@ func TestProofOutages(t *testing.T) {
 		}
 		// The delivery can be replayed from the ERROR record.
 		eventually(t, "the ERROR record of the delivery that was not queued", func() bool {
-			for line := range strings.Lines(p.out.String()) {
+			for line := range p.out.Lines() {
 				if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, "delivery NOT queued") &&
 					strings.Contains(line, eventID) && strings.Contains(line, hookUser) {
 					return true
@@ -160,7 +160,7 @@ func TestProofOutages(t *testing.T) {
 		eventually(t, "the delivery to be revoked", func() bool { return len(org.ActiveTokens(user, "")) == 0 })
 		// Not vacuous: the hook did try the table and logged its failure.
 		eventually(t, "the hook's record of the unreachable dedupe table", func() bool {
-			for line := range strings.Lines(p.out.String()) {
+			for line := range p.out.Lines() {
 				if strings.Contains(line, "dedupeError") && strings.Contains(line, user) {
 					return true
 				}

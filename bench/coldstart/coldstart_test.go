@@ -1,7 +1,6 @@
 package coldstart
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/lambdaruntime"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/setup"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
 
@@ -279,7 +278,7 @@ func coldStart(b *testing.B, fx *fixture, fn function, bootstrap string, payload
 		}
 		env[k] = v
 	}
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	f, err := lambdaruntime.New(lambdaruntime.Config{
 		FunctionName: "Bench-" + fn.name, Bootstrap: bootstrap, Env: env,
 		Region: moto.Region, AccessKeyID: moto.AccessKeyID, SecretAccessKey: moto.SecretAccessKey,
@@ -326,21 +325,3 @@ func coldStart(b *testing.B, fx *fixture, fn function, bootstrap string, payload
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// syncBuffer collects a function's output, shown only when it fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

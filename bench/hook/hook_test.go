@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/setup"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
 
@@ -64,7 +64,7 @@ func BenchmarkHook(b *testing.B) {
 			}
 			// Info lines are formatted as in production; warnings and errors
 			// are kept to explain a failed delivery.
-			problems := &syncBuffer{}
+			problems := &logtest.Buffer{}
 			logger := slog.New(slog.NewMultiHandler(
 				logging.NewHandler(io.Discard, slog.LevelInfo),
 				logging.NewHandler(problems, slog.LevelWarn)))
@@ -212,30 +212,6 @@ func queued(b *testing.B, client *sqs.Client, queueURL string) int {
 		b.Fatal(err)
 	}
 	return n
-}
-
-// syncBuffer collects log lines from concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // clip shortens s to n bytes: the handler logs a whole delivery that was

@@ -1,7 +1,6 @@
 package lambdaruntime
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 )
 
 // testBootstrap is the path of testdata/bootstrap built for the host.
@@ -39,27 +40,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects function output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTestFunction(t *testing.T, mutate func(*Config)) (*Function, *syncBuffer) {
+func newTestFunction(t *testing.T, mutate func(*Config)) (*Function, *logtest.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &logtest.Buffer{}
 	cfg := Config{
 		FunctionName: "TestFunction",
 		Bootstrap:    testBootstrap,

@@ -1,19 +1,18 @@
 package revocation
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 )
 
 // memOkta is an in-memory OktaAPI with Okta's 404 semantics, for unit tests
@@ -333,7 +332,7 @@ func TestExecute(t *testing.T) {
 			if tt.failOn != nil {
 				m.failOn = tt.failOn
 			}
-			var logs bytes.Buffer
+			var logs logtest.Buffer
 			e, err := NewExecutor(ExecutorConfig{
 				Okta: m, DryRun: tt.dryRun, RevokeSessions: tt.sessions,
 				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
@@ -370,7 +369,7 @@ func TestExecute(t *testing.T) {
 				t.Error("no request id generated")
 			}
 			// One audit record per action, each naming the request.
-			records := decodeLogs(t, &logs)
+			records := logs.Records(t)
 			if len(records) != len(res.Actions) {
 				t.Errorf("%d audit records for %d actions", len(records), len(res.Actions))
 			}
@@ -381,19 +380,6 @@ func TestExecute(t *testing.T) {
 			}
 		})
 	}
-}
-
-func decodeLogs(t *testing.T, buf *bytes.Buffer) []map[string]any {
-	t.Helper()
-	var records []map[string]any
-	for line := range strings.Lines(buf.String()) {
-		var r map[string]any
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		records = append(records, r)
-	}
-	return records
 }
 
 func TestExecuteIsIdempotent(t *testing.T) {
@@ -427,7 +413,7 @@ func TestExecuteIsIdempotent(t *testing.T) {
 func TestAuditRecord(t *testing.T) {
 	m := seeded()
 	m.fail[OpRevokeUserClientTokens] = errUnauthorized
-	var logs bytes.Buffer
+	var logs logtest.Buffer
 	e, err := NewExecutor(ExecutorConfig{Okta: m, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -438,7 +424,7 @@ func TestAuditRecord(t *testing.T) {
 	if _, err := e.Execute(ctx, req); !okta.IsConfigProblem(err) {
 		t.Fatalf("err = %v", err)
 	}
-	records := decodeLogs(t, &logs)
+	records := logs.Records(t)
 	if len(records) != 1 {
 		t.Fatalf("%d records", len(records))
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe/dedupetest"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
 
@@ -111,7 +112,7 @@ func TestDedupeOnMoto(t *testing.T) {
 			t.Fatalf("queued %+v, want only john", got)
 		}
 		var line map[string]any
-		for _, rec := range f.logs.records(t) {
+		for _, rec := range f.logs.Records(t) {
 			if rec["msg"] == "delivery queued" {
 				line = rec
 			}
@@ -158,7 +159,7 @@ func TestDedupeOnMoto(t *testing.T) {
 
 	t.Run("metrics count what was already queued", func(t *testing.T) {
 		f := newDedupeFixture(t, srv, nil)
-		out := &logBuffer{}
+		out := &logtest.Buffer{}
 		WithMetrics(out)(f.h)
 		ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "r"})
 		body := delivery("d1", suspend("e1", jane), suspend("e2", john))
@@ -167,7 +168,7 @@ func TestDedupeOnMoto(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		recs := out.records(t)
+		recs := out.Records(t)
 		if len(recs) != 2 {
 			t.Fatalf("%d metric lines", len(recs))
 		}

@@ -1,7 +1,6 @@
 package oktahook
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/logging"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 )
 
 const (
@@ -87,51 +87,16 @@ func (p *fakePublisher) Publish(ctx context.Context, msgs []queue.Message) error
 	return nil
 }
 
-// logBuffer collects log lines safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// records returns the parsed log lines.
-func (b *logBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line is not JSON: %s", line)
-		}
-		out = append(out, rec)
-	}
-	return out
-}
-
 type fixture struct {
 	h       *Handler
 	pub     *fakePublisher
 	secrets *fakeSecrets
-	logs    *logBuffer
+	logs    *logtest.Buffer
 }
 
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
-	f := &fixture{pub: &fakePublisher{}, secrets: &fakeSecrets{current: sampleSecret, previous: previousSecret}, logs: &logBuffer{}}
+	f := &fixture{pub: &fakePublisher{}, secrets: &fakeSecrets{current: sampleSecret, previous: previousSecret}, logs: &logtest.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := New(cfg, f.secrets, f.pub, logger)
 	if err != nil {
@@ -412,7 +377,7 @@ func TestDeliveryLogs(t *testing.T) {
 	if resp := f.call(t, req); resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	recs := f.logs.records(t)
+	recs := f.logs.Records(t)
 	if len(recs) != 1 {
 		t.Fatalf("%d log lines, want 1 summary:\n%s", len(recs), f.logs)
 	}
@@ -477,7 +442,7 @@ func TestEnqueueFailure(t *testing.T) {
 				t.Errorf("publish deadline %v, want within the 50ms budget", tt.pub.deadline)
 			}
 			var errLine map[string]any
-			for _, rec := range f.logs.records(t) {
+			for _, rec := range f.logs.Records(t) {
 				if rec["level"] == "ERROR" {
 					errLine = rec
 				}
@@ -502,7 +467,7 @@ func TestEnqueueFailure(t *testing.T) {
 // the ERROR line keeps the whole delivery (nothing in it is redacted) and
 // carries the Lambda request id.
 func TestServiceLogger(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	pub := &fakePublisher{err: errors.New("throttled")}
 	h, err := New(Config{}, &fakeSecrets{current: sampleSecret}, pub, logging.New(logs, slog.LevelInfo))
 	if err != nil {
@@ -514,7 +479,7 @@ func TestServiceLogger(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("got %d %v, want 503", resp.StatusCode, err)
 	}
-	recs := logs.records(t)
+	recs := logs.Records(t)
 	if len(recs) != 1 {
 		t.Fatalf("%d log lines, want 1:\n%s", len(recs), logs)
 	}
@@ -549,7 +514,7 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := &logBuffer{}
+			out := &logtest.Buffer{}
 			secrets := tt.secrets
 			if secrets == nil {
 				secrets = &fakeSecrets{current: sampleSecret}
@@ -562,7 +527,7 @@ func TestMetrics(t *testing.T) {
 			if _, err := h.Handle(ctx, tt.req); err != nil {
 				t.Fatal(err)
 			}
-			recs := out.records(t)
+			recs := out.Records(t)
 			if len(recs) != 1 {
 				t.Fatalf("%d metric lines, want 1:\n%s", len(recs), out)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
 
@@ -34,7 +35,7 @@ func TestOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	sqsClient := srv.SQS()
 	h, err := New(cfg,

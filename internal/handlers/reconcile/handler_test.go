@@ -24,6 +24,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 )
 
 const (
@@ -234,7 +235,7 @@ func TestHookDeliveryFailureIsReported(t *testing.T) {
 	}
 	e.wantMetrics(t, map[string]float64{MetricPages: 1, MetricEvents: 1, MetricHookDeliveryFailures: 1})
 	var line map[string]any
-	for _, rec := range e.logs.records(t) {
+	for _, rec := range e.logs.Records(t) {
 		if rec["level"] == "ERROR" && strings.Contains(fmt.Sprint(rec["msg"]), "failed event hook delivery") {
 			line = rec
 		}
@@ -529,7 +530,7 @@ func TestEventTypesChangedRestartsThePoll(t *testing.T) {
 		t.Fatalf("cursor %s lacks the new event type", cur.Next)
 	}
 	// Steady again: the next run follows the new cursor without restarting.
-	e.logs = &logBuffer{}
+	e.logs = &logtest.Buffer{}
 	if err := second.Handle(context.Background(), scheduled()); err != nil {
 		t.Fatal(err)
 	}

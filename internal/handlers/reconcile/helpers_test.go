@@ -1,14 +1,12 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +22,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
 
@@ -32,40 +31,6 @@ var motoSrv *moto.Server
 func TestMain(m *testing.M) { moto.Main(m, &motoSrv) }
 
 var seq atomic.Int64
-
-// logBuffer collects log or metric lines safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("not a JSON line: %s", line)
-		}
-		out = append(out, rec)
-	}
-	return out
-}
 
 // clock is a settable time source for the dedupe table's leases.
 type clock struct {
@@ -86,14 +51,14 @@ type env struct {
 	sqs      *sqs.Client
 	queueURL string
 	pub      *switchPublisher
-	logs     *logBuffer
-	metrics  *logBuffer
+	logs     *logtest.Buffer
+	metrics  *logtest.Buffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	n := seq.Add(1)
-	e := &env{org: oktafake.NewTest(t), clock: &clock{}, sqs: motoSrv.SQS(), logs: &logBuffer{}, metrics: &logBuffer{}}
+	e := &env{org: oktafake.NewTest(t), clock: &clock{}, sqs: motoSrv.SQS(), logs: &logtest.Buffer{}, metrics: &logtest.Buffer{}}
 	q, err := e.sqs.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("revocations-%d", n))})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +173,7 @@ func reasonOf(t *testing.T, r revocation.Request) revocation.Reason {
 // lastMetrics returns the last EMF line.
 func (e *env) lastMetrics(t *testing.T) map[string]any {
 	t.Helper()
-	recs := e.metrics.records(t)
+	recs := e.metrics.Records(t)
 	if len(recs) == 0 {
 		t.Fatal("no metrics written")
 	}

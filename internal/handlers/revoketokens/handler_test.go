@@ -67,7 +67,7 @@ func TestInvokeDispatchesByEventShape(t *testing.T) {
 			if !strings.Contains(string(out), tt.want) {
 				t.Fatalf("response %s, want it to contain %s", out, tt.want)
 			}
-			doc := env.metrics.metricsDoc(t)
+			doc := metricsDoc(t, env.metrics)
 			if doc["Trigger"] != tt.trigger || doc["lambdaRequestId"] != "lambda-req-1" {
 				t.Fatalf("metrics Trigger = %v, lambdaRequestId = %v", doc["Trigger"], doc["lambdaRequestId"])
 			}

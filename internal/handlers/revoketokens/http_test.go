@@ -174,7 +174,7 @@ func TestDeleteRoutes(t *testing.T) {
 			if tt.check != nil {
 				tt.check(t, resp)
 			}
-			doc := env.metrics.metricsDoc(t)
+			doc := metricsDoc(t, env.metrics)
 			if doc["Trigger"] != "http" {
 				t.Errorf("Trigger = %v", doc["Trigger"])
 			}
@@ -196,7 +196,7 @@ func TestDeleteLogsTheCaller(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	var found bool
-	for _, r := range env.logs.records(t) {
+	for _, r := range env.logs.Records(t) {
 		if r["caller"] == callerARN && r["configProblem"] == true && r["level"] == "ERROR" {
 			found = true
 		}

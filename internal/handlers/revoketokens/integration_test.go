@@ -142,7 +142,7 @@ func TestIntegrationWithSQS(t *testing.T) {
 			t.Fatalf("tokens left: %v", left)
 		}
 		var enqueuedBy bool
-		for _, r := range s.logs.records(t) {
+		for _, r := range s.logs.Records(t) {
 			if r["action"] != nil && r["enqueuedBy"] == callerARN {
 				enqueuedBy = true
 			}

@@ -208,7 +208,7 @@ func TestSQSAgainstFakeOkta(t *testing.T) {
 	}
 	// Audit records carry the reason and the SQS message id.
 	var audited bool
-	for _, r := range s.logs.records(t) {
+	for _, r := range s.logs.Records(t) {
 		reason, _ := r["reason"].(map[string]any)
 		if r["action"] == string(revocation.OpRevokeUserClientTokens) && r["messageId"] == "alice" && reason["eventType"] == "user.lifecycle.suspend" {
 			audited = true
@@ -243,7 +243,7 @@ func TestSQSDryRunAgainstFakeOkta(t *testing.T) {
 		}
 	}
 	var planned []string
-	for _, r := range s.logs.records(t) {
+	for _, r := range s.logs.Records(t) {
 		if r["outcome"] == string(revocation.StatusDryRun) && r["action"] != nil {
 			planned = append(planned, r["action"].(string)+" "+strOf(r["userId"])+" "+strOf(r["clientId"])+strOf(r["appId"]))
 		}
@@ -253,7 +253,7 @@ func TestSQSDryRunAgainstFakeOkta(t *testing.T) {
 	if !slices.Equal(planned, want) {
 		t.Errorf("dry-run records = %q, want %q", planned, want)
 	}
-	doc := s.metrics.metricsDoc(t)
+	doc := metricsDoc(t, s.metrics)
 	if doc[MetricDryRun] != 3.0 || doc[MetricRevocations] != 0.0 || doc["dryRun"] != true {
 		t.Errorf("metrics: DryRunRevocations %v, Revocations %v, dryRun %v", doc[MetricDryRun], doc[MetricRevocations], doc["dryRun"])
 	}
@@ -326,7 +326,7 @@ func TestSQSUnreadableSecretStopsTheBatch(t *testing.T) {
 	if n := len(org.Requests()); n != 0 {
 		t.Fatalf("%d requests reached Okta without credentials", n)
 	}
-	doc := env.metrics.metricsDoc(t)
+	doc := metricsDoc(t, env.metrics)
 	if doc["FailuresOther"] != 1.0 || doc["FailuresUnstarted"] != 2.0 {
 		t.Fatalf("FailuresOther = %v, FailuresUnstarted = %v", doc["FailuresOther"], doc["FailuresUnstarted"])
 	}

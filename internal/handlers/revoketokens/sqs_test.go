@@ -91,7 +91,7 @@ func TestHandleSQSOutcomes(t *testing.T) {
 
 	// Poison messages are logged at ERROR with poison=true.
 	poison := map[string]bool{}
-	for _, r := range env.logs.records(t) {
+	for _, r := range env.logs.Records(t) {
 		if r["poison"] == true {
 			if r["level"] != "ERROR" {
 				t.Errorf("poison record at %v", r["level"])
@@ -105,7 +105,7 @@ func TestHandleSQSOutcomes(t *testing.T) {
 		}
 	}
 
-	doc := env.metrics.metricsDoc(t)
+	doc := metricsDoc(t, env.metrics)
 	for name, want := range map[string]float64{
 		MetricMessages: 12, MetricFailures: 8, MetricRateLimited: 2, MetricRevocations: 1, MetricAlreadyGone: 1,
 		"FailuresInvalid": 4, "FailuresServer": 1, "FailuresTimeout": 1, "FailuresRateLimited": 2, MetricDryRun: 1,
@@ -138,7 +138,7 @@ func TestHandleSQSConfigProblemStopsTheBatch(t *testing.T) {
 				t.Fatalf("executor called %d times after a configuration problem, want 1", n)
 			}
 			var config bool
-			for _, r := range env.logs.records(t) {
+			for _, r := range env.logs.Records(t) {
 				if r["configProblem"] == true && r["level"] == "ERROR" && r["messageId"] == "m1" {
 					config = true
 				}
@@ -146,7 +146,7 @@ func TestHandleSQSConfigProblemStopsTheBatch(t *testing.T) {
 			if !config {
 				t.Fatalf("no ERROR record with configProblem=true:\n%s", env.logs.String())
 			}
-			doc := env.metrics.metricsDoc(t)
+			doc := metricsDoc(t, env.metrics)
 			if doc["FailuresConfig"] != 1.0 || doc["FailuresUnstarted"] != 2.0 {
 				t.Fatalf("FailuresConfig = %v, FailuresUnstarted = %v", doc["FailuresConfig"], doc["FailuresUnstarted"])
 			}
@@ -244,7 +244,7 @@ func TestHandleSQSDeduplicates(t *testing.T) {
 				t.Errorf("failed = %v, want %v", got, tt.wantFailed)
 			}
 			covered := map[string]any{}
-			for _, r := range env.logs.records(t) {
+			for _, r := range env.logs.Records(t) {
 				if r["coveredBy"] != nil {
 					covered[r["requestId"].(string)] = r["coveredBy"]
 				}

@@ -1,12 +1,9 @@
 package revoketokens
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 )
 
 // stubExecutor answers each request by its target with a canned result, to
@@ -150,45 +148,14 @@ type testEnv struct {
 	exec    *stubExecutor
 	sqs     *fakeSQS
 	pub     *stubPublisher
-	logs    *syncBuffer
-	metrics *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// records decodes the JSON lines written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for line := range strings.Lines(b.String()) {
-		var r map[string]any
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("not a JSON line: %q", line)
-		}
-		out = append(out, r)
-	}
-	return out
+	logs    *logtest.Buffer
+	metrics *logtest.Buffer
 }
 
 // metricsDoc returns the single EMF document written.
-func (b *syncBuffer) metricsDoc(t *testing.T) map[string]any {
+func metricsDoc(t *testing.T, b *logtest.Buffer) map[string]any {
 	t.Helper()
-	recs := b.records(t)
+	recs := b.Records(t)
 	if len(recs) != 1 {
 		t.Fatalf("want one EMF line per invocation, got %d", len(recs))
 	}
@@ -201,8 +168,8 @@ func newTestEnv(t *testing.T, answers map[string]stubAnswer, mod func(*Config)) 
 		exec:    &stubExecutor{answers: answers},
 		sqs:     &fakeSQS{},
 		pub:     &stubPublisher{},
-		logs:    &syncBuffer{},
-		metrics: &syncBuffer{},
+		logs:    &logtest.Buffer{},
+		metrics: &logtest.Buffer{},
 	}
 	cfg := Config{
 		Executor:  env.exec,
