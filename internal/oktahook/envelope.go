@@ -82,13 +82,15 @@ func ParseDelivery(body []byte) (Delivery, error) {
 	if d.EventType != EnvelopeEventType {
 		return Delivery{}, fmt.Errorf("%w: eventType %q, want %q", ErrWrongEnvelope, truncate(d.EventType, 64), EnvelopeEventType)
 	}
-	if wire.Data != nil {
-		for _, ev := range wire.Data.Events {
-			// A null item is no event; keeping it would only produce a
-			// confusing decode error later.
-			if !bytes.Equal(ev, []byte("null")) {
-				d.Events = append(d.Events, ev)
-			}
+	if wire.Data == nil || wire.Data.Events == nil {
+		// Okta always sends data.events; without it this is not a delivery.
+		return Delivery{}, fmt.Errorf("%w: no data.events array", ErrWrongEnvelope)
+	}
+	for _, ev := range wire.Data.Events {
+		// A null item is no event; keeping it would only produce a
+		// confusing decode error later.
+		if !bytes.Equal(ev, []byte("null")) {
+			d.Events = append(d.Events, ev)
 		}
 	}
 	return d, nil

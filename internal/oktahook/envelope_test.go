@@ -27,8 +27,10 @@ func TestParseDelivery(t *testing.T) {
 	}{
 		{name: "valid", body: ok, wantEvents: 2, wantID: "d1"},
 		{name: "surrounding whitespace", body: "\n " + ok + "\n", wantEvents: 2, wantID: "d1"},
-		{name: "no data", body: `{"eventType":"com.okta.event_hook","eventId":"d2"}`, wantID: "d2"},
-		{name: "null data", body: `{"eventType":"com.okta.event_hook","eventId":"d3","data":null}`, wantID: "d3"},
+		{name: "no data", body: `{"eventType":"com.okta.event_hook","eventId":"d2"}`, wantErr: ErrWrongEnvelope, wantMsg: "no data.events"},
+		{name: "null data", body: `{"eventType":"com.okta.event_hook","eventId":"d3","data":null}`, wantErr: ErrWrongEnvelope, wantMsg: "no data.events"},
+		{name: "no events", body: `{"eventType":"com.okta.event_hook","eventId":"d3","data":{}}`, wantErr: ErrWrongEnvelope, wantMsg: "no data.events"},
+		{name: "null events", body: `{"eventType":"com.okta.event_hook","eventId":"d3","data":{"events":null}}`, wantErr: ErrWrongEnvelope, wantMsg: "no data.events"},
 		{name: "empty events", body: `{"eventType":"com.okta.event_hook","eventId":"d4","data":{"events":[]}}`, wantID: "d4"},
 		{name: "empty", body: "", wantErr: ErrMalformed, wantMsg: "empty body"},
 		{name: "blank", body: " \n", wantErr: ErrMalformed, wantMsg: "empty body"},
