@@ -67,6 +67,9 @@ const (
 	// MaxJitter spreads the redelivery of rate-limited messages, so they do
 	// not all hit Okta in the first second of the new window.
 	MaxJitter = 5 * time.Second
+	// UnstartedDelay (plus up to MaxJitter) is when a message left
+	// unstarted because the invocation's deadline was near is redelivered.
+	UnstartedDelay = time.Second
 )
 
 // wrapUp is the time kept free at the end of an invocation to change

@@ -40,6 +40,9 @@ type job struct {
 	err     error
 	kind    failureKind
 	started bool
+	// late: not started because the deadline was near (rather than
+	// because a systemic failure stopped the batch).
+	late bool
 }
 
 // HandleSQS executes a batch from the revocation queue and reports the
@@ -157,8 +160,12 @@ func (h *Handler) run(ctx context.Context, jobs []*job) {
 	for range min(h.cfg.Concurrency, len(jobs)) {
 		wg.Go(func() {
 			for j := range next {
-				if stop.Load() || hasDeadline && deadline.Sub(h.cfg.Now()) < h.cfg.DeadlineReserve {
+				if stop.Load() {
 					continue // left unstarted
+				}
+				if hasDeadline && deadline.Sub(h.cfg.Now()) < h.cfg.DeadlineReserve {
+					j.late = true
+					continue
 				}
 				j.started = true
 				h.execute(workCtx, j)
@@ -234,10 +241,19 @@ func (h *Handler) finish(ctx context.Context, rec *metrics.Recorder, j *job, fai
 			attrs = append(attrs, slog.String("coveredBy", j.req.RequestID))
 		}
 		switch {
-		case !j.started:
+		case !j.started && j.late:
 			*failed = append(*failed, msg.MessageId)
 			recordFailure(rec, kindUnstarted)
-			h.logger.LogAttrs(ctx, slog.LevelWarn, "message not started (deadline near or batch stopped); SQS redelivers it", attrs...)
+			h.logger.LogAttrs(ctx, slog.LevelWarn, "message not started: the deadline is near", attrs...)
+			// Nothing is wrong with it: let another invocation take it in
+			// seconds rather than after the visibility timeout.
+			h.redeliverAfter(ctx, msg, UnstartedDelay+h.cfg.Jitter(MaxJitter), "not started")
+		case !j.started:
+			// The batch stopped on a systemic failure (credentials): the
+			// visibility timeout is the backoff before the next attempt.
+			*failed = append(*failed, msg.MessageId)
+			recordFailure(rec, kindUnstarted)
+			h.logger.LogAttrs(ctx, slog.LevelWarn, "message not started: the batch stopped; SQS redelivers it after the visibility timeout", attrs...)
 		case j.err == nil:
 			attrs = append(attrs, slog.String("outcome", string(j.res.Status)))
 			if len(req.Reason) > 0 && req.RequestID != j.req.RequestID {
@@ -284,18 +300,24 @@ func (h *Handler) delay(ctx context.Context, msg events.SQSMessage, err error) {
 	if reset, _ := okta.RateLimitReset(err); !reset.IsZero() {
 		wait = reset.Sub(h.cfg.Now())
 	}
-	wait = max(wait, time.Second) + h.cfg.Jitter(MaxJitter)
+	h.redeliverAfter(ctx, msg, max(wait, time.Second)+h.cfg.Jitter(MaxJitter), "rate limited")
+}
+
+// redeliverAfter sets a failed message's visibility so SQS redelivers it
+// after wait instead of after the queue's visibility timeout. If that
+// fails, the visibility timeout still brings it back: nothing is lost.
+func (h *Handler) redeliverAfter(ctx context.Context, msg events.SQSMessage, wait time.Duration, why string) {
 	if h.cfg.SQS == nil || h.cfg.QueueURL == "" {
-		h.logger.WarnContext(ctx, "cannot delay redelivery: no queue configured", slog.String("messageId", msg.MessageId))
+		h.logger.WarnContext(ctx, "cannot set redelivery: no queue configured", slog.String("messageId", msg.MessageId), slog.String("why", why))
 		return
 	}
 	if err := queue.DelayRedelivery(ctx, h.cfg.SQS, h.cfg.QueueURL, msg.ReceiptHandle, wait); err != nil {
-		h.logger.WarnContext(ctx, "cannot delay redelivery; SQS redelivers after the visibility timeout",
-			slog.String("messageId", msg.MessageId), slog.String("error", err.Error()))
+		h.logger.WarnContext(ctx, "cannot set redelivery; SQS redelivers after the visibility timeout",
+			slog.String("messageId", msg.MessageId), slog.String("why", why), slog.String("error", err.Error()))
 		return
 	}
-	h.logger.InfoContext(ctx, "rate limited: redelivery delayed until Okta's window resets",
-		slog.String("messageId", msg.MessageId), slog.Int64("delaySeconds", int64((wait+time.Second-1)/time.Second)))
+	h.logger.InfoContext(ctx, "redelivery set", slog.String("messageId", msg.MessageId), slog.String("why", why),
+		slog.Int64("delaySeconds", int64((wait+time.Second-1)/time.Second)))
 }
 
 func truncate(s string, n int) string {

@@ -146,6 +146,13 @@ func TestHandleSQSConfigProblemStopsTheBatch(t *testing.T) {
 			if !config {
 				t.Fatalf("no ERROR record with configProblem=true:\n%s", env.logs.String())
 			}
+			// The visibility timeout is the backoff after a systemic
+			// failure: unstarted messages must not come straight back.
+			for _, rh := range []string{"rh-m2", "rh-m3"} {
+				if v, ok := env.sqs.visibilityOf(rh); ok {
+					t.Errorf("visibility of %s set to %d after the batch stopped, want it left alone", rh, v)
+				}
+			}
 			doc := metricsDoc(t, env.metrics)
 			if doc["FailuresConfig"] != 1.0 || doc["FailuresUnstarted"] != 2.0 {
 				t.Fatalf("FailuresConfig = %v, FailuresUnstarted = %v", doc["FailuresConfig"], doc["FailuresUnstarted"])
@@ -198,6 +205,14 @@ func TestHandleSQSStopsStartingNearTheDeadline(t *testing.T) {
 			}
 			if n := len(env.exec.called()); n != tt.wantCalls {
 				t.Errorf("executed %d, want %d", n, tt.wantCalls)
+			}
+			// Unstarted messages come back in seconds (UnstartedDelay plus
+			// the stub's 2 s jitter), not after the visibility timeout.
+			want := int32((UnstartedDelay + 2*time.Second) / time.Second)
+			for _, id := range tt.wantFailed {
+				if v, ok := env.sqs.visibilityOf("rh-" + id); !ok || v != want {
+					t.Errorf("visibility of %s = %d (set: %v), want %d", id, v, ok, want)
+				}
 			}
 		})
 	}
