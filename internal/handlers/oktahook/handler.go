@@ -18,6 +18,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -236,6 +238,35 @@ func (h *Handler) verify(ctx context.Context, log *slog.Logger, req events.APIGa
 	return httpapi.JSON(http.StatusOK, hook.VerificationResponse{Verification: challenge})
 }
 
+// maxLoggedDelivery bounds the delivery body copied into a log record, so a
+// record stays well inside CloudWatch Logs' event size limit (256 KB, or
+// 1 MB in newer regions' quotas) whatever HOOK_MAX_BODY_BYTES allows.
+const maxLoggedDelivery = 64 << 10
+
+// deliveryAttr is the log attribute that keeps a delivery for diagnosis or
+// replay: the whole body when it fits maxLoggedDelivery, otherwise its size
+// and first maxLoggedDelivery bytes.
+func deliveryAttr(body []byte) slog.Attr {
+	if len(body) <= maxLoggedDelivery {
+		return slog.String("delivery", string(body))
+	}
+	return slog.Group("delivery",
+		slog.Int("bytes", len(body)),
+		slog.Bool("truncated", true),
+		slog.String("head", strings.ToValidUTF8(string(body[:maxLoggedDelivery]), "")))
+}
+
+// notQueued returns the requests whose ids are in failed, in order.
+func notQueued(reqs []revocation.Request, failed []string) []revocation.Request {
+	var out []revocation.Request
+	for _, r := range reqs {
+		if slices.Contains(failed, r.RequestID) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // deliver handles one POSTed delivery.
 //
 // The caller is authenticated, so a delivery rejected here is Okta's (or
@@ -254,7 +285,7 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 		// The body is logged so nothing is lost if this was a real delivery
 		// we failed to read.
 		log.ErrorContext(ctx, "delivery rejected; its events are lost", slog.Int("status", http.StatusBadRequest),
-			slog.String("error", err.Error()), slog.String("delivery", string(body)))
+			slog.String("error", err.Error()), deliveryAttr(body))
 		rec.Add(MetricDeliveriesRejected, 1)
 		return errorResponse(req, http.StatusBadRequest, err.Error())
 	}
@@ -334,11 +365,18 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 		attrs := append(summary,
 			slog.String("error", err.Error()),
 			slog.Int64("durationMs", time.Since(start).Milliseconds()),
-			slog.String("delivery", string(body)))
+			deliveryAttr(body))
+		replay := out.Requests
 		var pubErr *queue.PublishError
 		if errors.As(err, &pubErr) {
 			attrs = append(attrs, slog.Any("notQueued", pubErr.Failed))
+			if named := notQueued(out.Requests, pubErr.Failed); len(named) > 0 {
+				replay = named
+			}
 		}
+		// The requests themselves, each a message body for the queue: a
+		// replay that does not need the delivery, whatever its size.
+		attrs = append(attrs, slog.Any("replay", replay))
 		log.ErrorContext(ctx, "delivery NOT queued: answering 503 so Okta retries once; replay the delivery from this log if it keeps failing", attrs...)
 		rec.Add(MetricDeliveriesNotQueued, 1)
 		return errorResponse(req, http.StatusServiceUnavailable, "could not queue the events; retry later")

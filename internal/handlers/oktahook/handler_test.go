@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -459,7 +460,81 @@ func TestEnqueueFailure(t *testing.T) {
 			if nq, _ := errLine["notQueued"].([]any); len(nq) != 1 {
 				t.Errorf("notQueued = %v", errLine["notQueued"])
 			}
+			checkReplay(t, errLine, 1)
 		})
+	}
+}
+
+// checkReplay checks that a 503's ERROR line carries want revocation
+// requests under "replay", each a valid queue message body.
+func checkReplay(t *testing.T, errLine map[string]any, want int) {
+	t.Helper()
+	replay, _ := errLine["replay"].([]any)
+	if len(replay) != want {
+		t.Fatalf("replay = %v, want %d requests", errLine["replay"], want)
+	}
+	for _, r := range replay {
+		b, _ := json.Marshal(r)
+		req, err := revocation.Parse(b)
+		if err != nil || req.UserID == "" {
+			t.Errorf("replay entry %s is not a revocation request for a user: %v", b, err)
+		}
+	}
+}
+
+// TestEnqueueFailureOfHugeDelivery: a delivery too big for one log event is
+// logged as its size and head; the revocation requests to replay are logged
+// whole, and only those that were not queued.
+func TestEnqueueFailureOfHugeDelivery(t *testing.T) {
+	f := newFixture(t, Config{})
+	var envelope map[string]any
+	req := sample(t, "okta-hook-batch.json")
+	if err := json.Unmarshal([]byte(req.Body), &envelope); err != nil {
+		t.Fatal(err)
+	}
+	// Pad an event with an unknown field until the body passes the limit.
+	evs := envelope["data"].(map[string]any)["events"].([]any)
+	evs[0].(map[string]any)["padding"] = strings.Repeat("p", maxLoggedDelivery)
+	body, _ := json.Marshal(envelope)
+	req.Body = string(body)
+	f.h.publisher = &fakePublisher{err: &queue.PublishError{Failed: nil, Total: 3, Err: errors.New("throttled")}}
+
+	if resp := f.call(t, req); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", resp.StatusCode)
+	}
+	var errLine map[string]any
+	for _, rec := range f.logs.Records(t) {
+		if rec["level"] == "ERROR" {
+			errLine = rec
+		}
+	}
+	delivery, _ := errLine["delivery"].(map[string]any)
+	if delivery["truncated"] != true || delivery["bytes"] != float64(len(body)) || len(delivery["head"].(string)) != maxLoggedDelivery {
+		t.Errorf("delivery = %.200v, want its size and a %d-byte head", errLine["delivery"], maxLoggedDelivery)
+	}
+	if line := f.logs.String(); len(line) > 2*maxLoggedDelivery {
+		t.Errorf("log is %d bytes for a %d-byte delivery", len(line), len(body))
+	}
+	checkReplay(t, errLine, 3)
+}
+
+func TestNotQueued(t *testing.T) {
+	reqs := []revocation.Request{{RequestID: "a"}, {RequestID: "b"}, {RequestID: "c"}}
+	for _, tt := range []struct {
+		failed []string
+		want   []string
+	}{
+		{nil, nil},
+		{[]string{"c", "a"}, []string{"a", "c"}},
+		{[]string{"zzz"}, nil},
+	} {
+		var got []string
+		for _, r := range notQueued(reqs, tt.failed) {
+			got = append(got, r.RequestID)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("notQueued(%v) = %v, want %v", tt.failed, got, tt.want)
+		}
 	}
 }
 
