@@ -58,7 +58,7 @@ BENCH_DIR ?= $(CURDIR)/.build/bench
 BENCH_GO = env -u GOARCH -u GOOS $(GO)
 bench:
 	@mkdir -p $(BENCH_DIR)
-	$(BENCH_GO) test -count=1 -run '^$$' -bench . -benchtime 7x ./bench/coldstart | tee $(BENCH_DIR)/coldstart.txt
+	$(BENCH_GO) test -count=1 -run '^$$' -bench . -benchtime 15x ./bench/coldstart | tee $(BENCH_DIR)/coldstart.txt
 	$(BENCH_GO) test -count=1 -run '^$$' -bench . -benchtime 200x ./bench/hook | tee $(BENCH_DIR)/hook.txt
 	$(BENCH_GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/drain | tee $(BENCH_DIR)/drain.txt
 	@cat $(BENCH_DIR)/coldstart.txt $(BENCH_DIR)/hook.txt $(BENCH_DIR)/drain.txt > $(BENCH_DIR)/all.txt

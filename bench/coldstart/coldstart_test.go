@@ -36,12 +36,28 @@ const (
 )
 
 // fixture is what the functions talk to: moto_server (queue, secrets) and
-// the fake Okta org.
+// the fake Okta org, each behind a timing proxy so that a cold start's wait
+// on them can be told apart from the function's own time.
 type fixture struct {
 	moto                      *moto.Server
 	org                       *oktafake.Server
+	awsProxy, oktaProxy       *benchkit.TimingProxy
 	queueURL                  string
 	hookSecretARN, oktaAPIARN string
+}
+
+// resetDownstream zeroes the proxies' totals.
+func (f *fixture) resetDownstream() {
+	f.awsProxy.Reset()
+	f.oktaProxy.Reset()
+}
+
+// downstream is the time spent in calls to moto_server and the fake Okta
+// since resetDownstream, and how many calls there were.
+func (f *fixture) downstream() (time.Duration, int) {
+	aws, n := f.awsProxy.Total()
+	okta, m := f.oktaProxy.Total()
+	return aws + okta, n + m
 }
 
 // function is one bootstrap under test and the event that stands for its
@@ -93,7 +109,7 @@ var functions = []function{
 		build: buildFunction("ListTokensFunction"),
 		event: "list-user-client-tokens.json",
 		env: func(f *fixture) map[string]string {
-			return map[string]string{"OKTA_ORG_URL": f.org.URL, "OKTA_API_SECRET_ARN": f.oktaAPIARN}
+			return map[string]string{"OKTA_ORG_URL": f.oktaProxy.URL, "OKTA_API_SECRET_ARN": f.oktaAPIARN}
 		},
 		seed:    seedTokens,
 		checkOK: httpStatus(200),
@@ -105,7 +121,7 @@ var functions = []function{
 		build: buildFunction("RevokeTokensFunction"),
 		event: "sqs-revocations.json",
 		env: func(f *fixture) map[string]string {
-			return map[string]string{"OKTA_ORG_URL": f.org.URL, "OKTA_API_SECRET_ARN": f.oktaAPIARN, "REVOCATION_QUEUE_URL": f.queueURL}
+			return map[string]string{"OKTA_ORG_URL": f.oktaProxy.URL, "OKTA_API_SECRET_ARN": f.oktaAPIARN, "REVOCATION_QUEUE_URL": f.queueURL}
 		},
 		seed: seedTokens,
 		checkOK: func(p []byte) error {
@@ -166,9 +182,21 @@ func BenchmarkColdStart(b *testing.B) {
 	org := oktafake.New(oktafake.WithAPIToken(apiToken))
 	b.Cleanup(org.Close)
 	queueURL, _ := srv.CreateQueueWithDLQ(b, "revocations", 370*time.Second, 5)
+	awsProxy, err := benchkit.NewTimingProxy(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(awsProxy.Close)
+	oktaProxy, err := benchkit.NewTimingProxy(org.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(oktaProxy.Close)
 	fx := &fixture{
 		moto:          srv,
 		org:           org,
+		awsProxy:      awsProxy,
+		oktaProxy:     oktaProxy,
 		queueURL:      queueURL,
 		hookSecretARN: srv.CreateSecret(b, "okta-token-revoker/hook", hookSecret),
 		oktaAPIARN:    srv.CreateSecret(b, "okta-token-revoker/okta-api", `{"apiToken":"`+apiToken+`"}`),
@@ -187,7 +215,7 @@ func BenchmarkColdStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run("function="+fn.name, func(b *testing.B) {
-			var initMs, firstMs, invokeMs, warmMs, rssMB []float64
+			var initMs, firstMs, invokeMs, warmMs, rssMB, downMs, ownMs, calls []float64
 			for range b.N {
 				b.StopTimer()
 				if fn.seed != nil {
@@ -200,15 +228,22 @@ func BenchmarkColdStart(b *testing.B) {
 				invokeMs = append(invokeMs, ms(r.firstInvoke))
 				warmMs = append(warmMs, ms(r.warm))
 				rssMB = append(rssMB, float64(r.peakRSS)/(1<<20))
+				downMs = append(downMs, ms(r.downstream))
+				ownMs = append(ownMs, ms(r.firstResponse-r.downstream))
+				calls = append(calls, float64(r.downstreamCalls))
 			}
-			first := benchkit.Median(firstMs)
+			first, own := benchkit.Median(firstMs), benchkit.Median(ownMs)
 			b.ReportMetric(benchkit.Median(initMs), "init-ms")
 			b.ReportMetric(benchkit.Median(invokeMs), "first-invoke-ms")
 			b.ReportMetric(first, "first-response-ms")
+			b.ReportMetric(benchkit.Median(downMs), "downstream-ms")
+			b.ReportMetric(benchkit.Median(calls), "calls")
+			b.ReportMetric(own, "own-ms")
 			if fn.name == "minimal" {
 				floor = first
 			} else if floor > 0 {
 				b.ReportMetric(first/floor, "x-floor")
+				b.ReportMetric(own/floor, "own-x-floor")
 			}
 			b.ReportMetric(benchkit.Median(warmMs), "warm-response-ms")
 			b.ReportMetric(benchkit.Median(rssMB), "peak-rss-MB")
@@ -264,6 +299,10 @@ func benchmarkFirstCalls(b *testing.B, fx *fixture) {
 type coldStartResult struct {
 	init, firstResponse, firstInvoke, warm time.Duration
 	peakRSS                                int64
+	// downstream is the part of firstResponse spent waiting on moto_server
+	// and the fake Okta, over downstreamCalls calls.
+	downstream      time.Duration
+	downstreamCalls int
 }
 
 // coldStart starts a fresh execution environment, sends it one event and
@@ -275,6 +314,8 @@ func coldStart(b *testing.B, fx *fixture, fn function, bootstrap string, payload
 		switch k {
 		case "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY":
 			continue // the runtime sets them
+		case "AWS_ENDPOINT_URL":
+			v = fx.awsProxy.URL
 		}
 		env[k] = v
 	}
@@ -307,7 +348,9 @@ func coldStart(b *testing.B, fx *fixture, fn function, bootstrap string, payload
 		}
 		return res, took
 	}
+	fx.resetDownstream()
 	res, first := invoke(true)
+	down, calls := fx.downstream()
 	// The same event again in the now warm environment: what the first
 	// response costs beyond the steady state.
 	b.StopTimer()
@@ -321,7 +364,8 @@ func coldStart(b *testing.B, fx *fixture, fn function, bootstrap string, payload
 	if len(st.PeakRSS) != 1 {
 		b.Fatalf("%s: %d peak RSS values, want one (stats %+v)\n%s", fn.name, len(st.PeakRSS), st, out)
 	}
-	return coldStartResult{init: res.InitDuration, firstResponse: first, firstInvoke: res.Duration, warm: warm, peakRSS: st.PeakRSS[0]}
+	return coldStartResult{init: res.InitDuration, firstResponse: first, firstInvoke: res.Duration, warm: warm, peakRSS: st.PeakRSS[0],
+		downstream: down, downstreamCalls: calls}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
