@@ -13,6 +13,7 @@ import (
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
 )
 
 func sqsMessage(id, body string) events.SQSMessage {
@@ -178,7 +179,7 @@ func TestHandleSQSStopsStartingNearTheDeadline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{now: start}
+			clock := fakeclock.New(start)
 			env := newTestEnv(t, nil, func(c *Config) {
 				c.Now = clock.Now
 				c.Concurrency = tt.concurrency
@@ -190,7 +191,7 @@ func TestHandleSQSStopsStartingNearTheDeadline(t *testing.T) {
 			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Hour))
 			defer cancel()
 			deadline, _ := ctx.Deadline()
-			clock.now = deadline.Add(-tt.remaining)
+			clock.Set(deadline.Add(-tt.remaining))
 			ev := events.SQSEvent{Records: []events.SQSMessage{
 				sqsMessage("m1", `{"appId":"0oa1"}`),
 				sqsMessage("m2", `{"appId":"0oa2"}`),

@@ -124,24 +124,6 @@ func (p *stubPublisher) Publish(_ context.Context, msgs []queue.Message) error {
 	return nil
 }
 
-// fakeClock is a settable clock for the deadline checks.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // testEnv bundles a handler with its doubles and captured output.
 type testEnv struct {
 	h       *Handler
