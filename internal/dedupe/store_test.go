@@ -15,6 +15,7 @@ import (
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe/dedupetest"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
 )
 
@@ -31,17 +32,8 @@ func newTable(t *testing.T) (*dynamodb.Client, string) {
 	return dedupetest.CreateTable(t, motoSrv.AWSConfig(), name), name
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+// newClock returns a settable time source.
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)) }
 
 func TestClaimLifecycle(t *testing.T) {
 	api, table := newTable(t)

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
 )
 
 const secretValue = "s3cr3t-value-never-logged"
@@ -86,26 +88,9 @@ func (f *fakeSM) rotate(value string) {
 	})
 }
 
-// clock is a manual clock for the cache.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newTestCache(api API, ttl time.Duration, opts ...Option) (*Cache, *clock) {
-	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+// newTestCache returns a cache whose clock the test moves by hand.
+func newTestCache(api API, ttl time.Duration, opts ...Option) (*Cache, *fakeclock.Clock) {
+	clk := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	c := NewCache(api, "arn:aws:secretsmanager:us-east-1:123456789012:secret:okta-AbCdEf", ttl, opts...)
 	c.now = clk.Now
 	return c, clk
