@@ -140,6 +140,19 @@ type Event struct {
 	MaximumBatchingWindowInSeconds int
 	MaximumConcurrency             int // ScalingConfig.MaximumConcurrency; 0 = unset
 	FunctionResponseTypes          []string
+	// Schedule events (an EventBridge scheduled rule) and ScheduleV2 events
+	// (EventBridge Scheduler).
+	// Schedule is the schedule expression (Schedule's Schedule, ScheduleV2's
+	// ScheduleExpression) as written: "rate(5 minutes)", "cron(...)", or an
+	// unevaluated intrinsic such as !Sub.
+	Schedule Value
+	// Enabled is Schedule's Enabled ("true", "false") or the State of either
+	// ("ENABLED", "DISABLED"), as written; the zero Value when neither is
+	// set, which SAM takes as enabled.
+	Enabled Value
+	// Input is the JSON text sent to the function instead of the scheduled
+	// event; the zero Value when unset.
+	Input Value
 	// Properties as written, in long form.
 	Properties map[string]any
 }
@@ -570,8 +583,51 @@ func (t *Template) parseEvent(name string, v any) (Event, error) {
 				ev.FunctionResponseTypes = append(ev.FunctionResponseTypes, s)
 			}
 		}
+	case "Schedule", "ScheduleV2":
+		if err := parseSchedule(&ev); err != nil {
+			return Event{}, err
+		}
 	}
 	return ev, nil
+}
+
+// parseSchedule fills the schedule fields of a Schedule or ScheduleV2 event.
+func parseSchedule(ev *Event) error {
+	p := ev.Properties
+	key := "Schedule"
+	if ev.Type == "ScheduleV2" {
+		key = "ScheduleExpression"
+	}
+	expr, ok := p[key]
+	if !ok {
+		return fmt.Errorf("a %s event needs %s", ev.Type, key)
+	}
+	var err error
+	if ev.Schedule, err = valueOf(expr); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	enabled, hasEnabled := p["Enabled"]
+	state, hasState := p["State"]
+	switch {
+	case hasEnabled && ev.Type == "ScheduleV2":
+		return errors.New("a ScheduleV2 event takes State, not Enabled")
+	case hasEnabled && hasState:
+		return errors.New("set Enabled or State, not both")
+	case hasEnabled:
+		if ev.Enabled, err = valueOf(enabled); err != nil {
+			return fmt.Errorf("Enabled: %w", err)
+		}
+	case hasState:
+		if ev.Enabled, err = valueOf(state); err != nil {
+			return fmt.Errorf("State: %w", err)
+		}
+	}
+	if in, ok := p["Input"]; ok {
+		if ev.Input, err = valueOf(in); err != nil {
+			return fmt.Errorf("Input: %w", err)
+		}
+	}
+	return nil
 }
 
 // defaultAuthorizer is the authorizer an HttpApi route gets when it names
