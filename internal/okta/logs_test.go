@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
 )
 
 func TestLogsURL(t *testing.T) {
@@ -153,21 +154,18 @@ func TestListLogsErrors(t *testing.T) {
 // TestPollingTheFakeSystemLog polls the fake org the way the reconciler
 // does: filter, since, the next link as the cursor, resumed later.
 func TestPollingTheFakeSystemLog(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	org := oktafake.NewTest(t, oktafake.WithClock(clock))
+	clock := fakeclock.New(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))
+	org := oktafake.NewTest(t, oktafake.WithClock(clock.Now))
 	c := testClient(t, org.URL, StaticCredentials(Credentials{APIToken: oktafake.DefaultAPIToken}))
 	ctx := context.Background()
 
 	user := oktafake.LogTarget{ID: "00ub0oNGTSWTBKOLGLNR", Type: "User"}
 	add := func(eventType string) string {
-		ev := oktafake.NewLogEventAt(clock(), eventType, user, user)
+		ev := oktafake.NewLogEventAt(clock.Now(), eventType, user, user)
 		org.AddLogEvent(ev)
 		var v struct{ UUID string }
 		json.Unmarshal(ev, &v)
-		advance(time.Second)
+		clock.Advance(time.Second)
 		return v.UUID
 	}
 	uuids := func(p LogPage) []string {
@@ -183,8 +181,8 @@ func TestPollingTheFakeSystemLog(t *testing.T) {
 	}
 
 	old := add("user.lifecycle.suspend") // before since: not read
-	advance(time.Hour)
-	since := clock().Add(-time.Minute)
+	clock.Advance(time.Hour)
+	since := clock.Now().Add(-time.Minute)
 	a := add("user.lifecycle.suspend")
 	add("user.session.start") // filtered out
 	b := add("event_hook.delivery")

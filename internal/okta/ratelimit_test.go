@@ -8,18 +8,15 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
 )
 
-// fakeClock drives the pacer's clock by hand.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
-func newTestPacer() (*pacer, *fakeClock) {
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+// newTestPacer returns a pacer whose clock the test drives by hand.
+func newTestPacer() (*pacer, *fakeclock.Clock) {
+	clock := fakeclock.New(time.Unix(1_800_000_000, 0))
 	p := newPacer()
-	p.now = clock.now
+	p.now = clock.Now
 	return p, clock
 }
 
@@ -32,10 +29,10 @@ func rlHeader(limit, remaining int, reset time.Time) http.Header {
 }
 
 // send advances the clock to the call's slot and takes its ticket.
-func send(t *testing.T, p *pacer, clock *fakeClock, class string) *ticket {
+func send(t *testing.T, p *pacer, clock *fakeclock.Clock, class string) *ticket {
 	t.Helper()
 	if d, _ := delayOf(p, class); d > 0 {
-		clock.advance(d)
+		clock.Advance(d)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -66,7 +63,7 @@ func TestPacerProbesAnUnknownBucketOneCallAtATime(t *testing.T) {
 	if d, _ := delayOf(p, "GET users/clients"); d != 0 {
 		t.Fatalf("other class delayed by %v", d)
 	}
-	p.observe(first, 200, rlHeader(100, 99, clock.t.Add(60*time.Second)))
+	p.observe(first, 200, rlHeader(100, 99, clock.Now().Add(60*time.Second)))
 	if d, probe := delayOf(p, "apps"); d > time.Second || probe {
 		t.Fatalf("after the probe: delay %v (probe %v), want one pacing interval", d, probe)
 	}
@@ -86,7 +83,7 @@ func TestPacerWithoutHeadersDoesNotPace(t *testing.T) {
 
 func TestPacerSpacesCallsOverTheWindow(t *testing.T) {
 	p, clock := newTestPacer()
-	reset := clock.t.Add(60 * time.Second)
+	reset := clock.Now().Add(60 * time.Second)
 	tk := send(t, p, clock, "apps")
 	p.observe(tk, 200, rlHeader(100, 99, reset))
 	// Alone in the bucket: 99 calls left, 2 in reserve, 60 s: one per ~619 ms.
@@ -105,7 +102,7 @@ func TestPacerSpacesCallsOverTheWindow(t *testing.T) {
 
 func TestPacerEstimatesTheShareFromRemaining(t *testing.T) {
 	p, clock := newTestPacer()
-	reset := clock.t.Add(60 * time.Second)
+	reset := clock.Now().Add(60 * time.Second)
 	remaining := 1000
 	// Each of our calls sees Remaining drop by 4: three others at our pace.
 	for range 12 {
@@ -116,13 +113,13 @@ func TestPacerEstimatesTheShareFromRemaining(t *testing.T) {
 	p.mu.Lock()
 	b := p.buckets["apps"]
 	share, informed, burst, interval := b.share, b.informed, b.burst, b.interval
-	budget := b.budget(clock.t)
+	budget := b.budget(clock.Now())
 	p.mu.Unlock()
 	if math.Abs(share-4) > 0.01 || !informed {
 		t.Fatalf("share %.2f (informed %v), want 4", share, informed)
 	}
 	// Each of four clients spends a quarter of what is left until the reset.
-	want := time.Duration(float64(reset.Sub(clock.t)) * 4 / budget)
+	want := time.Duration(float64(reset.Sub(clock.Now())) * 4 / budget)
 	if math.Abs(float64(interval-want)) > float64(time.Millisecond) {
 		t.Errorf("interval %v, want %v", interval, want)
 	}
@@ -134,7 +131,7 @@ func TestPacerEstimatesTheShareFromRemaining(t *testing.T) {
 
 func TestPacerWaitsForTheResetWhenTheBudgetIsSpent(t *testing.T) {
 	p, clock := newTestPacer()
-	reset := clock.t.Add(10 * time.Second)
+	reset := clock.Now().Add(10 * time.Second)
 	tk := send(t, p, clock, "apps")
 	p.observe(tk, 429, rlHeader(100, 0, reset))
 	d, _ := delayOf(p, "apps")
@@ -150,7 +147,7 @@ func TestPacerWaitsForTheResetWhenTheBudgetIsSpent(t *testing.T) {
 		t.Fatalf("wait = %v, want budgetExhaustedError at %v", err, reset)
 	}
 	// After the reset one probe goes, then the others wait for it.
-	clock.advance(11 * time.Second)
+	clock.Advance(11 * time.Second)
 	probe := send(t, p, clock, "apps")
 	if !probe.probe {
 		t.Fatal("first call after the reset is not a probe")
@@ -158,7 +155,7 @@ func TestPacerWaitsForTheResetWhenTheBudgetIsSpent(t *testing.T) {
 	if d, _ := delayOf(p, "apps"); d <= 0 {
 		t.Fatal("a second call went out before the probe answered")
 	}
-	p.observe(probe, 200, rlHeader(100, 99, clock.t.Add(60*time.Second)))
+	p.observe(probe, 200, rlHeader(100, 99, clock.Now().Add(60*time.Second)))
 	p.mu.Lock()
 	b := p.buckets["apps"]
 	p.mu.Unlock()
@@ -181,9 +178,9 @@ func TestPacerIgnoresWhatDoesNotDescribeTheWindow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, clock := newTestPacer()
 			tk := send(t, p, clock, "apps")
-			p.observe(tk, 200, rlHeader(100, 90, clock.t.Add(60*time.Second)))
+			p.observe(tk, 200, rlHeader(100, 90, clock.Now().Add(60*time.Second)))
 			tk = send(t, p, clock, "apps")
-			p.observe(tk, tc.status, tc.header(clock.t))
+			p.observe(tk, tc.status, tc.header(clock.Now()))
 			p.mu.Lock()
 			b := p.buckets["apps"]
 			p.mu.Unlock()
@@ -196,7 +193,7 @@ func TestPacerIgnoresWhatDoesNotDescribeTheWindow(t *testing.T) {
 
 func TestPacerWindowBookkeeping(t *testing.T) {
 	p, clock := newTestPacer()
-	reset := clock.t.Add(60 * time.Second)
+	reset := clock.Now().Add(60 * time.Second)
 	a, b := send(t, p, clock, "apps"), (*ticket)(nil)
 	p.observe(a, 200, rlHeader(100, 50, reset))
 	a, b = send(t, p, clock, "apps"), send(t, p, clock, "apps")
@@ -212,7 +209,7 @@ func TestPacerWindowBookkeeping(t *testing.T) {
 		t.Fatalf("remaining %d inflight %d", st.remaining, st.inflight)
 	}
 	// A late answer from the previous window does not roll it back.
-	clock.t = reset.Add(time.Second)
+	clock.Set(reset.Add(time.Second))
 	probe := send(t, p, clock, "apps")
 	p.observe(probe, 200, rlHeader(100, 99, reset.Add(60*time.Second)))
 	late := send(t, p, clock, "apps")
@@ -239,11 +236,11 @@ func TestPacerResetInThePast(t *testing.T) {
 	p, clock := newTestPacer()
 	tk := send(t, p, clock, "apps")
 	// Whole-second Reset already passed, yet the answer counted in it.
-	p.observe(tk, 200, rlHeader(100, 10, clock.t.Add(-500*time.Millisecond)))
+	p.observe(tk, 200, rlHeader(100, 10, clock.Now().Add(-500*time.Millisecond)))
 	p.mu.Lock()
 	reset := p.buckets["apps"].reset
 	p.mu.Unlock()
-	if !reset.Equal(clock.t.Add(resetSlack)) {
+	if !reset.Equal(clock.Now().Add(resetSlack)) {
 		t.Fatalf("reset %v, want now + %v", reset, resetSlack)
 	}
 }
@@ -251,7 +248,7 @@ func TestPacerResetInThePast(t *testing.T) {
 func TestPacerCallerContextWins(t *testing.T) {
 	p, clock := newTestPacer()
 	tk := send(t, p, clock, "apps")
-	p.observe(tk, 429, rlHeader(100, 0, clock.t.Add(time.Hour)))
+	p.observe(tk, 429, rlHeader(100, 0, clock.Now().Add(time.Hour)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := p.wait(ctx, "apps"); !errors.Is(err, context.Canceled) {
@@ -285,7 +282,7 @@ func TestPacerProbeWaitIsNotARateLimit(t *testing.T) {
 // clients drew about one 429 each at the end of their first window).
 func TestPacerKeepsACallPerClientBackInTheFirstWindow(t *testing.T) {
 	p, clock := newTestPacer()
-	reset := clock.t.Add(10 * time.Second)
+	reset := clock.Now().Add(10 * time.Second)
 	remaining := 100
 	for range 4 { // Remaining drops by 5 per own call: five clients
 		tk := send(t, p, clock, "apps")
@@ -294,7 +291,7 @@ func TestPacerKeepsACallPerClientBackInTheFirstWindow(t *testing.T) {
 	}
 	p.mu.Lock()
 	b := p.buckets["apps"]
-	first, share := b.budget(clock.t), b.share
+	first, share := b.budget(clock.Now()), b.share
 	p.mu.Unlock()
 	if math.Abs(share-5) > 0.01 {
 		t.Fatalf("share %.2f, want 5", share)
@@ -303,11 +300,11 @@ func TestPacerKeepsACallPerClientBackInTheFirstWindow(t *testing.T) {
 		t.Errorf("first-window budget %v, want %v (remaining less the reserve less 4 others' calls)", first, want)
 	}
 
-	clock.t = reset.Add(2 * time.Second)
+	clock.Set(reset.Add(2 * time.Second))
 	tk := send(t, p, clock, "apps")
-	p.observe(tk, 200, rlHeader(100, 95, clock.t.Add(10*time.Second)))
+	p.observe(tk, 200, rlHeader(100, 95, clock.Now().Add(10*time.Second)))
 	p.mu.Lock()
-	second := b.budget(clock.t)
+	second := b.budget(clock.Now())
 	p.mu.Unlock()
 	if want := float64(95 - reserve(100)); second != want {
 		t.Errorf("second-window budget %v, want %v (the reserve only)", second, want)
