@@ -615,16 +615,16 @@ func parseSchedule(ev *Event) error {
 		return errors.New("set Enabled or State, not both")
 	case hasEnabled:
 		if ev.Enabled, err = valueOf(enabled); err != nil {
-			return fmt.Errorf("Enabled: %w", err)
+			return fmt.Errorf("property Enabled: %w", err)
 		}
 	case hasState:
 		if ev.Enabled, err = valueOf(state); err != nil {
-			return fmt.Errorf("State: %w", err)
+			return fmt.Errorf("property State: %w", err)
 		}
 	}
 	if in, ok := p["Input"]; ok {
 		if ev.Input, err = valueOf(in); err != nil {
-			return fmt.Errorf("Input: %w", err)
+			return fmt.Errorf("property Input: %w", err)
 		}
 	}
 	return nil
