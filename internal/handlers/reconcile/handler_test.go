@@ -24,6 +24,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 )
 
@@ -481,10 +482,8 @@ func TestShortDeadline(t *testing.T) {
 // queued are not queued again.
 func TestEventTypesChangedRestartsThePoll(t *testing.T) {
 	e := newEnv(t)
-	var mu sync.Mutex
-	orgNow := time.Now().Add(-170 * time.Minute) // inside the first run's look-back
-	e.org = oktafake.NewTest(t, oktafake.WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return orgNow }))
-	orgAdvance := func(d time.Duration) { mu.Lock(); orgNow = orgNow.Add(d); mu.Unlock() }
+	orgClock := fakeclock.New(time.Now().Add(-170 * time.Minute)) // inside the first run's look-back
+	e.org = oktafake.NewTest(t, oktafake.WithClock(orgClock.Now))
 	client, err := okta.New(okta.Config{OrgURL: e.org.URL, Credentials: okta.StaticCredentials(okta.Credentials{APIToken: oktafake.DefaultAPIToken}), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -493,7 +492,7 @@ func TestEventTypesChangedRestartsThePoll(t *testing.T) {
 	e.clock.Advance(-2 * time.Hour) // the table's clock: the first run saved 2 h ago
 
 	e.add(userEvent("user.lifecycle.suspend", jane))
-	orgAdvance(time.Hour)
+	orgClock.Advance(time.Hour)
 	first := e.handler(t, func(c *Config) {
 		c.EventTypes = []string{"user.lifecycle.suspend"}
 		c.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
@@ -507,9 +506,9 @@ func TestEventTypesChangedRestartsThePoll(t *testing.T) {
 
 	// An hour and a half later (more than the look-back): a universal logout
 	// happened in between, while it was not enabled; now it is.
-	orgAdvance(30 * time.Minute)
+	orgClock.Advance(30 * time.Minute)
 	logout := e.add(userEvent("user.authentication.universal_logout", john))
-	orgAdvance(time.Hour)
+	orgClock.Advance(time.Hour)
 	e.clock.Advance(2 * time.Hour)
 	second := e.handler(t, func(c *Config) {
 		c.EventTypes = []string{"user.lifecycle.suspend", "user.authentication.universal_logout"}

@@ -32,7 +32,10 @@ func TestMain(m *testing.M) { moto.Main(m, &motoSrv) }
 
 var seq atomic.Int64
 
-// clock is a settable time source for the dedupe table's leases.
+// clock is a settable time source for the dedupe table's leases: the wall
+// clock moved by an offset, not a frozen fakeclock.Clock, because the
+// handler and the fake org in these tests read the real time and the
+// table's claims and saves must keep in step with them.
 type clock struct {
 	mu  sync.Mutex
 	off time.Duration
