@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
 )
 
 // fakeSecrets is an in-memory SecretReader with a stale cache: reads return
@@ -135,8 +137,8 @@ func TestAuthenticate(t *testing.T) {
 func TestAuthenticatePicksUpRotationBeforeTTL(t *testing.T) {
 	s := newFakeSecrets(secretA, "")
 	a := NewAuthenticator(DefaultAuthHeader, s)
-	clock := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	a.now = func() time.Time { return clock }
+	clock := fakeclock.New(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	a.now = clock.Now
 	ctx := context.Background()
 
 	s.rotate("new-secret-c")
@@ -153,7 +155,7 @@ func TestAuthenticatePicksUpRotationBeforeTTL(t *testing.T) {
 	}
 
 	// Wrong guesses re-read the store at most once per interval.
-	clock = clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	for range 5 {
 		if err := a.Authenticate(ctx, map[string]string{"authorization": "guess"}); !errors.Is(err, ErrUnauthenticated) {
 			t.Fatalf("guess: %v", err)
@@ -162,7 +164,7 @@ func TestAuthenticatePicksUpRotationBeforeTTL(t *testing.T) {
 	if s.invalidations != 2 {
 		t.Fatalf("invalidations = %d after 5 guesses, want 2", s.invalidations)
 	}
-	clock = clock.Add(DefaultRefreshInterval)
+	clock.Advance(DefaultRefreshInterval)
 	_ = a.Authenticate(ctx, map[string]string{"authorization": "guess"})
 	if s.invalidations != 3 {
 		t.Fatalf("invalidations = %d after the interval, want 3", s.invalidations)
