@@ -3,9 +3,10 @@
 // queues (with their redrive policies) and the secrets the functions
 // expect, a fake Okta org (or a real one), every function's bootstrap built
 // for the host and run under a Lambda Runtime API (internal/lambdaruntime),
-// the HttpApi routes on a local HTTP server (internal/localapi) and the SQS
-// event source mappings (internal/localesm). The local runner and the end
-// to end tests use it.
+// the HttpApi routes on a local HTTP server (internal/localapi), the SQS
+// event source mappings (internal/localesm) and the Schedule events (a timer
+// per EventBridge scheduled rule). The local runner and the end to end
+// tests use it.
 package stack
 
 import (
@@ -92,6 +93,11 @@ type Options struct {
 	BatchingWindow *time.Duration
 	// PollWaitTime is the event source mappings' long-poll wait; default 20 s.
 	PollWaitTime time.Duration
+	// ScheduleEvery, if positive, replaces the period of every emulated
+	// Schedule event (tests and demos use seconds instead of the template's
+	// minutes); 0 keeps the template's rate; negative starts no timer, so
+	// only RunSchedule invokes scheduled functions.
+	ScheduleEvery time.Duration
 	// MaxEnvironments bounds each function's execution environments; default 4.
 	MaxEnvironments int
 	// FunctionOutput receives the functions' stdout/stderr, prefixed with
@@ -154,8 +160,11 @@ type Stack struct {
 	// Functions by logical id.
 	Functions map[string]*lambdaruntime.Function
 	// Routes are the served route keys.
-	Routes   []string
-	Template *samtemplate.Template
+	Routes []string
+	// Schedules are the emulated Schedule events (enabled, rate(...)),
+	// sorted by function and event.
+	Schedules []Schedule
+	Template  *samtemplate.Template
 
 	logger   *slog.Logger
 	server   *http.Server
@@ -164,6 +173,8 @@ type Stack struct {
 	closers  []func() error
 	closeErr error
 	once     sync.Once
+	// schedules by Schedule.Name().
+	schedules map[string]*scheduler
 }
 
 // Start starts the local stack. On error everything already started is
@@ -221,6 +232,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	if err := s.startPollers(sqsClient, opts); err != nil {
+		return nil, err
+	}
+	if err := s.startSchedules(opts); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -511,17 +525,14 @@ func (s *Stack) environment(fn samtemplate.Function, opts Options) (map[string]s
 			env[name] = table
 			continue
 		}
-		p, ok := s.Template.Parameters[ref]
-		if !ok {
+		if _, ok := s.Template.Parameters[ref]; !ok {
 			return nil, fmt.Errorf("function %s: environment variable %s: !Ref %s names no parameter or queue", fn.LogicalID, name, ref)
 		}
-		if over, ok := opts.Parameters[ref]; ok {
-			env[name] = over
-		} else if p.HasDefault {
-			env[name] = p.Default
-		} else {
-			return nil, fmt.Errorf("function %s: environment variable %s: parameter %s has no Default; pass a value for it", fn.LogicalID, name, ref)
+		val, err := parameterValue(s.Template, opts.Parameters, ref)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: environment variable %s: %w", fn.LogicalID, name, err)
 		}
+		env[name] = val
 	}
 	return env, nil
 }
