@@ -14,16 +14,26 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/okta-token-revoker/okta-token-revoker/cmd/runlocal/stack"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 )
+
+// reconcileFunction is the logical id of the function whose schedule polls
+// Okta's System Log.
+const reconcileFunction = "ReconcileFunction"
 
 // runDemo walks through the main job against the running stack: list the
 // user's refresh tokens, deliver an Okta user.lifecycle.suspend event to
 // the hook, show the queued revocation request being consumed, and list
-// again to show the tokens gone.
+// again to show the tokens gone. With the fake org a fifth step shows the
+// reconciler queueing a suspension the hook never received.
 func runDemo(ctx context.Context, s *stack.Stack, userID string, batches <-chan batch, p printer) error {
 	api := apiClient{base: s.URL, http: &http.Client{Timeout: 35 * time.Second}}
+	steps := 4
+	if s.Okta != nil {
+		steps = 5
+	}
 
-	p.step("1/4  Refresh tokens of user %s (GET /users/{userId}/clients, GET .../clients/{clientId}/tokens)", userID)
+	p.step("1/%d  Refresh tokens of user %s (GET /users/{userId}/clients, GET .../clients/{clientId}/tokens)", steps, userID)
 	before, err := api.userTokens(ctx, userID)
 	if err != nil {
 		return err
@@ -33,7 +43,7 @@ func runDemo(ctx context.Context, s *stack.Stack, userID string, batches <-chan 
 		p.line("     (the user has no refresh tokens; the demo still runs)")
 	}
 
-	p.step("2/4  Okta delivers a user.lifecycle.suspend event hook for the user (POST %s)", s.HookPath)
+	p.step("2/%d  Okta delivers a user.lifecycle.suspend event hook for the user (POST %s)", steps, s.HookPath)
 	if s.HookPath == "" {
 		return fmt.Errorf("the template has no Okta event hook route")
 	}
@@ -52,7 +62,7 @@ func runDemo(ctx context.Context, s *stack.Stack, userID string, batches <-chan 
 	}
 	p.line("     hook answered %d in %s: the request is on the revocation queue", status, time.Since(started).Round(time.Millisecond))
 
-	p.step("3/4  revoke-tokens receives the queued request from SQS and revokes")
+	p.step("3/%d  revoke-tokens receives the queued request from SQS and revokes", steps)
 	b, err := waitFor(ctx, batches, 60*time.Second, func(b batch) bool {
 		for _, body := range b.report.Bodies {
 			if strings.Contains(body, userID) {
@@ -78,7 +88,7 @@ func runDemo(ctx context.Context, s *stack.Stack, userID string, batches <-chan 
 		return fmt.Errorf("the revocation did not succeed (see the function log above)")
 	}
 
-	p.step("4/4  Refresh tokens of user %s again", userID)
+	p.step("4/%d  Refresh tokens of user %s again", steps, userID)
 	after, err := api.userTokens(ctx, userID)
 	if err != nil {
 		return err
@@ -92,6 +102,98 @@ func runDemo(ctx context.Context, s *stack.Stack, userID string, batches <-chan 
 		}
 	}
 	p.line("     all %d refresh tokens revoked, %s after the event", total, time.Since(started).Round(time.Millisecond))
+	if s.Okta == nil {
+		return nil
+	}
+	return reconcileDemo(ctx, s, api, userID, batches, p, steps)
+}
+
+// reconcileDemo shows the safety net under the best-effort hook: another
+// user is suspended in the fake org, the event lands in the System Log but
+// no hook is delivered, and the reconciler's poll queues the revocation.
+func reconcileDemo(ctx context.Context, s *stack.Stack, api apiClient, demoUser string, batches <-chan batch, p printer, steps int) error {
+	var userID string
+	for _, u := range s.Demo.Users {
+		if u != demoUser && len(s.Okta.ActiveTokens(u, "")) > 0 {
+			userID = u
+			break
+		}
+	}
+	if userID == "" {
+		return fmt.Errorf("the fake org has no other user with refresh tokens")
+	}
+	var sched stack.Schedule
+	for _, sc := range s.Schedules {
+		if sc.Function == reconcileFunction {
+			sched = sc
+		}
+	}
+	if sched.Function == "" {
+		return fmt.Errorf("%s has no emulated schedule in the template", reconcileFunction)
+	}
+
+	p.step("%d/%d  Never miss an event: Okta suspends user %s, but the event hook delivery is lost", steps, steps, userID)
+	before, err := api.userTokens(ctx, userID)
+	if err != nil {
+		return err
+	}
+	total := printTokens(p, before)
+	ev := oktafake.NewLogEvent("user.lifecycle.suspend",
+		oktafake.LogTarget{ID: "00uadminrunlocal0001", Type: "User", AlternateID: "admin@example.com", DisplayName: "Local Admin"},
+		oktafake.LogTarget{ID: userID, Type: "User", AlternateID: userID + "@example.com", DisplayName: "Demo User"})
+	s.Okta.AddLogEvent(ev)
+	var logged struct {
+		UUID string `json:"uuid"`
+	}
+	_ = json.Unmarshal(ev, &logged)
+	p.line("     System Log event %s (user.lifecycle.suspend) written; no hook delivered", logged.UUID)
+
+	every := "every " + sched.Period.String()
+	if sched.Period == 0 {
+		every = "no timer"
+	}
+	p.line("     %s polls the System Log on its schedule (%s %s, %s); triggering it now", reconcileFunction, sched.Name(), sched.Expression, every)
+	started := time.Now()
+	res, err := s.RunSchedule(ctx, sched.Name())
+	if err != nil {
+		return fmt.Errorf("run the reconciler: %w", err)
+	}
+	if res.Error != nil {
+		return fmt.Errorf("the reconciler failed (see the function log above): %v", res.Error)
+	}
+	p.line("     the poll finished in %s", res.Duration.Round(time.Millisecond))
+
+	b, err := waitFor(ctx, batches, 60*time.Second, func(b batch) bool {
+		for _, body := range b.report.Bodies {
+			if strings.Contains(body, userID) {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the reconciled revocation request to be consumed: %w", err)
+	}
+	for _, body := range b.report.Bodies {
+		if strings.Contains(body, userID) {
+			p.line("     queued request: %s", compact(body))
+		}
+	}
+	p.line("     %s handled a batch of %d message(s): %d deleted from the queue, %d left for retry", b.function, len(b.report.MessageIDs), len(b.report.Deleted), len(b.report.Retried))
+	if len(b.report.Retried) > 0 || b.report.FunctionError != nil || b.report.Err != nil {
+		return fmt.Errorf("the reconciled revocation did not succeed (see the function log above)")
+	}
+	after, err := api.userTokens(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if left := printTokens(p, after); left > 0 {
+		return fmt.Errorf("%d refresh tokens of %s are still active", left, userID)
+	}
+	if active := s.Okta.ActiveTokens(userID, ""); len(active) > 0 {
+		return fmt.Errorf("the fake Okta org still holds %d active tokens for %s", len(active), userID)
+	}
+	p.line("     all %d refresh tokens of %s revoked, %s after the poll started, without any hook delivery", total, userID, time.Since(started).Round(time.Millisecond))
 	return nil
 }
 

@@ -3,13 +3,20 @@
 // moto_server (SQS, Secrets Manager) and a seeded fake Okta org, runs each
 // function's bootstrap under a local Lambda Runtime API, serves the HttpApi
 // routes on http://127.0.0.1:3000 and feeds the revocation queue to its
-// function like Lambda's SQS event source mapping. It then walks through the
-// main job (an Okta suspend event revoking a user's refresh tokens) and
+// function like Lambda's SQS event source mapping, and invokes scheduled
+// functions (ReconcileFunction's System Log poll) on their template rate
+// like EventBridge. It then walks through the main job (an Okta suspend
+// event revoking a user's refresh tokens; with the fake org, also a
+// suspension whose hook delivery was lost, caught by the reconciler) and
 // keeps serving until interrupted.
 //
 // Usage:
 //
 //	go run ./cmd/runlocal [flags]
+//
+// -schedule-every 30s invokes every scheduled function every 30 seconds
+// instead of at the template's rate (rate(N minutes|hours|days); cron
+// schedules are not run locally).
 //
 // A real Okta org is used instead of the fake when OKTA_ORG_URL and
 // OKTA_API_TOKEN (or OKTA_API_SECRET_JSON, the Okta API secret's JSON) are
@@ -75,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		skipBuild    = fs.Bool("skip-build", false, "use the bootstraps already in .build/local")
 		hookSecret   = fs.String("hook-secret", os.Getenv("LOCAL_HOOK_SECRET"), "event hook secret (default $LOCAL_HOOK_SECRET, else random)")
 		logLevel     = fs.String("log-level", "info", "runner log level: debug, info, warn, error")
+		every        = fs.Duration("schedule-every", 0, "invoke scheduled functions (the reconciler) this often instead of at the template's rate; 0 = the template's rate")
 		params       = parameters{}
 	)
 	fs.Var(params, "param", "template parameter override Name=Value (repeatable), e.g. -param DryRun=true")
@@ -89,6 +97,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *demoOnly && *noDemo {
 		return errors.New("-demo-only and -no-demo exclude each other")
+	}
+	if *every < 0 {
+		return errors.New("-schedule-every must not be negative")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -114,6 +125,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		OktaOrgURL:     oktaURL,
 		OktaAPISecret:  oktaSecret,
 		HookSecret:     *hookSecret,
+		ScheduleEvery:  *every,
 		FunctionOutput: stderr,
 		Logger:         logger,
 		OnBatch: func(fn string, r localesm.BatchReport) {
@@ -200,6 +212,16 @@ func printEndpoints(p printer, s *stack.Stack, chosenSecret bool) {
 	p.line("  routes:")
 	for _, r := range s.Routes {
 		p.line("    %s", r)
+	}
+	if len(s.Schedules) > 0 {
+		p.line("  schedules:")
+		for _, sc := range s.Schedules {
+			every := "every " + sc.Period.String()
+			if sc.Period != sc.Rate {
+				every += " (-schedule-every)"
+			}
+			p.line("    %-26s %s, %s", sc.Name(), sc.Expression, every)
+		}
 	}
 	p.line("  AWS_IAM routes accept unsigned requests locally (SigV4 is not verified).")
 	if s.Okta != nil {

@@ -84,7 +84,7 @@ func TestRealOkta(t *testing.T) {
 
 func TestRunRejectsBadFlags(t *testing.T) {
 	var out, errOut strings.Builder
-	for _, args := range [][]string{{"-demo-only", "-no-demo"}, {"-log-level", "loud"}, {"extra"}, {"-param", "x"}} {
+	for _, args := range [][]string{{"-demo-only", "-no-demo"}, {"-log-level", "loud"}, {"extra"}, {"-param", "x"}, {"-schedule-every", "-1s"}, {"-schedule-every", "soon"}} {
 		if err := run(args, &out, &errOut); err == nil {
 			t.Errorf("run(%v) succeeded", args)
 		}
