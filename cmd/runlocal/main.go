@@ -226,7 +226,7 @@ func printEndpoints(p printer, s *stack.Stack, chosenSecret bool) {
 	p.line("  AWS_IAM routes accept unsigned requests locally (SigV4 is not verified).")
 	if s.Okta != nil {
 		p.line("  demo users: %s (alice), %s (bob), %s (carol)", oktafake.DemoUserAlice, oktafake.DemoUserBob, oktafake.DemoUserCarol)
-		p.line("  try: curl %s/users/%s/clients", s.URL, oktafake.DemoUserBob)
+		p.line("  try: curl %s/users/%s/clients", s.URL, oktafake.DemoUserCarol) // the demo revokes alice's and bob's
 	}
 	p.line("")
 }
