@@ -64,6 +64,7 @@ func runTests(m *testing.M) int {
 		MaxReceiveCount:   maxReceiveCount,
 		BatchingWindow:    &window,
 		PollWaitTime:      time.Second,
+		ScheduleEvery:     -1, // no reconcile timer: the tests drive every function themselves
 		FunctionOutput:    &captured,
 		Logger:            slog.New(slog.NewTextHandler(&captured, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Parameters:        map[string]string{"LogLevel": "debug"},

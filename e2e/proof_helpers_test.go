@@ -192,6 +192,9 @@ func startProofStack(t *testing.T, name string, opts stack.Options) *proofStack 
 		opts.PollWaitTime = time.Second
 	}
 	opts.OktaMiddleware = authRecorder
+	// No schedule timers: a reconcile poll firing mid-run would queue work
+	// the suites do not account for.
+	opts.ScheduleEvery = -1
 	onBatch := opts.OnBatch
 	opts.OnBatch = func(fn string, r localesm.BatchReport) {
 		p.batches.Add(1)
