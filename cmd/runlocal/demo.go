@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,21 +64,9 @@ func runDemo(ctx context.Context, s *stack.Stack, userID string, batches <-chan 
 	p.line("     hook answered %d in %s: the request is on the revocation queue", status, time.Since(started).Round(time.Millisecond))
 
 	p.step("3/%d  revoke-tokens receives the queued request from SQS and revokes", steps)
-	b, err := waitFor(ctx, batches, 60*time.Second, func(b batch) bool {
-		for _, body := range b.report.Bodies {
-			if strings.Contains(body, userID) {
-				return true
-			}
-		}
-		return false
-	})
+	b, err := waitForUser(ctx, batches, userID, p)
 	if err != nil {
 		return fmt.Errorf("waiting for the revocation request to be consumed: %w", err)
-	}
-	for _, body := range b.report.Bodies {
-		if strings.Contains(body, userID) {
-			p.line("     queued request: %s", compact(body))
-		}
 	}
 	outcome := fmt.Sprintf("%d deleted from the queue, %d left for retry", len(b.report.Deleted), len(b.report.Retried))
 	if b.report.FunctionError != nil {
@@ -163,21 +152,9 @@ func reconcileDemo(ctx context.Context, s *stack.Stack, api apiClient, demoUser 
 	}
 	p.line("     the poll finished in %s", res.Duration.Round(time.Millisecond))
 
-	b, err := waitFor(ctx, batches, 60*time.Second, func(b batch) bool {
-		for _, body := range b.report.Bodies {
-			if strings.Contains(body, userID) {
-				return true
-			}
-		}
-		return false
-	})
+	b, err := waitForUser(ctx, batches, userID, p)
 	if err != nil {
 		return fmt.Errorf("waiting for the reconciled revocation request to be consumed: %w", err)
-	}
-	for _, body := range b.report.Bodies {
-		if strings.Contains(body, userID) {
-			p.line("     queued request: %s", compact(body))
-		}
 	}
 	p.line("     %s handled a batch of %d message(s): %d deleted from the queue, %d left for retry", b.function, len(b.report.MessageIDs), len(b.report.Deleted), len(b.report.Retried))
 	if len(b.report.Retried) > 0 || b.report.FunctionError != nil || b.report.Err != nil {
@@ -325,4 +302,20 @@ func compact(s string) string {
 		s = s[:400] + "..."
 	}
 	return s
+}
+
+// waitForUser waits up to a minute for a batch carrying a revocation
+// request for userID, and prints those requests.
+func waitForUser(ctx context.Context, batches <-chan batch, userID string, p printer) (batch, error) {
+	forUser := func(body string) bool { return strings.Contains(body, userID) }
+	b, err := waitFor(ctx, batches, time.Minute, func(b batch) bool { return slices.ContainsFunc(b.report.Bodies, forUser) })
+	if err != nil {
+		return b, err
+	}
+	for _, body := range b.report.Bodies {
+		if forUser(body) {
+			p.line("     queued request: %s", compact(body))
+		}
+	}
+	return b, nil
 }
