@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/lambdaruntime"
@@ -95,19 +96,6 @@ func ParseRate(expr string) (time.Duration, error) {
 	return time.Duration(n) * per, nil
 }
 
-// scheduledEvent is the event EventBridge sends for a scheduled rule.
-type scheduledEvent struct {
-	Version    string          `json:"version"`
-	ID         string          `json:"id"`
-	DetailType string          `json:"detail-type"`
-	Source     string          `json:"source"`
-	Account    string          `json:"account"`
-	Time       string          `json:"time"`
-	Region     string          `json:"region"`
-	Resources  []string        `json:"resources"`
-	Detail     json.RawMessage `json:"detail"`
-}
-
 // scheduler invokes one schedule's function.
 type scheduler struct {
 	Schedule
@@ -123,13 +111,13 @@ func (sc *scheduler) payload(t time.Time) []byte {
 	if sc.input != nil {
 		return sc.input
 	}
-	b, _ := json.Marshal(scheduledEvent{
+	b, _ := json.Marshal(events.EventBridgeEvent{
 		Version:    "0",
 		ID:         uuid.NewString(),
 		DetailType: ScheduledEventDetailType,
 		Source:     ScheduledEventSource,
-		Account:    lambdaruntime.DefaultAccountID,
-		Time:       t.UTC().Format(time.RFC3339),
+		AccountID:  lambdaruntime.DefaultAccountID,
+		Time:       t.UTC().Truncate(time.Second), // EventBridge's times are whole seconds
 		Region:     motoserver.Region,
 		Resources:  []string{sc.RuleARN},
 		Detail:     json.RawMessage("{}"),
