@@ -95,6 +95,7 @@ func TestSubstitute(t *testing.T) {
 		{in: "${Missing}", wantErr: "${Missing}: unknown"},
 		{in: "rate(${N minutes)", wantErr: "without a closing }"},
 		{in: "${}", wantErr: "empty ${}"},
+		{in: "${ !N}", wantErr: "not a name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

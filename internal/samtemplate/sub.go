@@ -35,6 +35,11 @@ func Substitute(template string, lookup func(name string) (string, error)) (stri
 		if name == "" {
 			return "", fmt.Errorf("Fn::Sub %q: empty ${}", template)
 		}
+		if strings.HasPrefix(name, "!") {
+			// "${!x}" is the escape; with a space before the "!" it is not,
+			// and no parameter or resource name starts with one.
+			return "", fmt.Errorf("Fn::Sub %q: ${%s}: not a name (write ${!...} for a literal ${...})", template, name)
+		}
 		v, err := lookup(name)
 		if err != nil {
 			return "", fmt.Errorf("Fn::Sub %q: ${%s}: %w", template, name, err)
