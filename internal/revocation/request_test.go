@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -162,4 +163,20 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("ParseBatch rejects what Parse accepts: %v", err)
 		}
 	})
+}
+
+func TestSummarize(t *testing.T) {
+	reqs := []Request{
+		{RequestID: "r1", UserID: "00u1", ClientID: "0oa1", Reason: json.RawMessage(`{"source":"x"}`)},
+		{RequestID: "r2", AppID: "0oa2", TokenID: "oar2"},
+	}
+	got, _ := json.Marshal(Summarize(reqs))
+	want := `[{"requestId":"r1","scope":"` + string(reqs[0].Scope()) + `","userId":"00u1","reason":{"source":"x"}},` +
+		`{"requestId":"r2","scope":"` + string(reqs[1].Scope()) + `","appId":"0oa2","reason":null}]`
+	if string(got) != want {
+		t.Errorf("Summarize = %s\nwant        %s", got, want)
+	}
+	if len(Summarize(nil)) != 0 {
+		t.Error("Summarize(nil) is not empty")
+	}
 }

@@ -12,7 +12,6 @@ package oktahook
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -348,11 +347,7 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 	rec.Observe(MetricEnqueueLatency, metrics.Milliseconds, float64(time.Since(enqueueStart).Microseconds())/1000)
 	rec.Add(MetricEventsAlreadyQueued, float64(len(out.AlreadyQueued)+len(out.InProgress)))
 
-	queued := make([]queuedRequest, len(out.Requests))
-	for i, r := range out.Requests {
-		queued[i] = queuedRequest{RequestID: r.RequestID, Scope: string(r.Scope()), UserID: r.UserID, AppID: r.AppID, Reason: r.Reason}
-	}
-	summary = append(summary, slog.Int("requests", len(out.Requests)), slog.Any("revocations", queued))
+	summary = append(summary, slog.Int("requests", len(out.Requests)), slog.Any("revocations", revocation.Summarize(out.Requests)))
 	if h.dedupe != nil {
 		summary = append(summary, slog.Any("alreadyQueued", out.AlreadyQueued), slog.Any("inProgressElsewhere", out.InProgress))
 		if out.StoreErr != nil {
@@ -420,15 +415,6 @@ type skippedEvent struct {
 	UUID      string `json:"uuid"`
 	EventType string `json:"eventType"`
 	Reason    string `json:"reason"`
-}
-
-// queuedRequest is logged for each request sent to the queue.
-type queuedRequest struct {
-	RequestID string          `json:"requestId"`
-	Scope     string          `json:"scope"`
-	UserID    string          `json:"userId,omitempty"`
-	AppID     string          `json:"appId,omitempty"`
-	Reason    json.RawMessage `json:"reason"`
 }
 
 // ok is the answer to a delivery that is fully handled: 200 with an empty

@@ -289,7 +289,7 @@ func (h *Handler) handleEvents(ctx context.Context, log *slog.Logger, enq *dedup
 	rec.Add(MetricRevocationsQueued, float64(len(out.Requests)))
 	if len(out.Queued) > 0 {
 		log.InfoContext(ctx, "queued revocations the event hook had not", slog.Any("eventUuids", out.Queued),
-			slog.Any("revocations", summarize(out.Requests)), slog.Any("alreadyQueued", out.AlreadyQueued))
+			slog.Any("revocations", revocation.Summarize(out.Requests)), slog.Any("alreadyQueued", out.AlreadyQueued))
 	}
 	return res, nil
 }
@@ -470,21 +470,4 @@ func (t *pageResult) add(r pageResult) {
 	t.failures += r.failures
 	t.outcome.Queued = append(t.outcome.Queued, r.outcome.Queued...)
 	t.outcome.AlreadyQueued = append(t.outcome.AlreadyQueued, r.outcome.AlreadyQueued...)
-}
-
-// queuedRequest is logged for each request queued.
-type queuedRequest struct {
-	RequestID string          `json:"requestId"`
-	Scope     string          `json:"scope"`
-	UserID    string          `json:"userId,omitempty"`
-	AppID     string          `json:"appId,omitempty"`
-	Reason    json.RawMessage `json:"reason"`
-}
-
-func summarize(reqs []revocation.Request) []queuedRequest {
-	out := make([]queuedRequest, len(reqs))
-	for i, r := range reqs {
-		out[i] = queuedRequest{RequestID: r.RequestID, Scope: string(r.Scope()), UserID: r.UserID, AppID: r.AppID, Reason: r.Reason}
-	}
-	return out
 }
