@@ -24,16 +24,11 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/setup"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/samples"
 )
 
-// The IDs and the hook secret the sample events in events/ use.
-const (
-	sampleUser   = "00u1a2b3c4d5e6f7g8h9"
-	sampleUser2  = "00u9z8y7x6w5v4u3t2s1"
-	sampleClient = "0oa1a2b3c4d5e6f7g8h9"
-	hookSecret   = "sample-hook-secret-change-me"
-	apiToken     = "00Bench-Cold-Start-API-Token"
-)
+// apiToken is the fake org's API token.
+const apiToken = "00Bench-Cold-Start-API-Token"
 
 // fixture is what the functions talk to: moto_server (queue, secrets) and
 // the fake Okta org, each behind a timing proxy so that a cold start's wait
@@ -142,10 +137,10 @@ func buildFunction(logicalID string) func(ctx context.Context, repo, dir string)
 
 func seedTokens(f *fixture) {
 	f.org.Reset()
-	f.org.AddApp(sampleClient, "", "Sample app")
-	f.org.AddToken(sampleUser, sampleClient)
-	f.org.AddToken(sampleUser, "0oaOtherClient000000")
-	f.org.AddToken(sampleUser2, sampleClient)
+	f.org.AddApp(samples.Client, "", "Sample app")
+	f.org.AddToken(samples.User, samples.Client)
+	f.org.AddToken(samples.User, "0oaOtherClient000000")
+	f.org.AddToken(samples.User2, samples.Client)
 }
 
 func httpStatus(want int) func([]byte) error {
@@ -198,7 +193,7 @@ func BenchmarkColdStart(b *testing.B) {
 		awsProxy:      awsProxy,
 		oktaProxy:     oktaProxy,
 		queueURL:      queueURL,
-		hookSecretARN: srv.CreateSecret(b, "okta-token-revoker/hook", hookSecret),
+		hookSecretARN: srv.CreateSecret(b, "okta-token-revoker/hook", samples.HookSecret),
 		oktaAPIARN:    srv.CreateSecret(b, "okta-token-revoker/okta-api", `{"apiToken":"`+apiToken+`"}`),
 	}
 

@@ -28,9 +28,8 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/setup"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/samples"
 )
-
-const hookSecret = "sample-hook-secret-change-me" // what the sample event sends
 
 func BenchmarkHook(b *testing.B) {
 	repo, err := benchkit.RepoRoot()
@@ -49,7 +48,7 @@ func BenchmarkHook(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	secretARN := srv.CreateSecret(b, "okta-token-revoker/hook", hookSecret)
+	secretARN := srv.CreateSecret(b, "okta-token-revoker/hook", samples.HookSecret)
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	runs := 0
 

@@ -12,14 +12,11 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/lambdatest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/samples"
 )
 
-// The IDs the sample events in events/ use.
-const (
-	sampleUser   = "00u1a2b3c4d5e6f7g8h9"
-	sampleClient = "0oa1a2b3c4d5e6f7g8h9"
-	apiToken     = "00Bootstrap-Test-API-Token-Never-Logged"
-)
+// apiToken is the fake org's API token; it must never be logged.
+const apiToken = "00Bootstrap-Test-API-Token-Never-Logged"
 
 // TestBootstrap builds the function as Lambda runs it and invokes it with
 // the sample events under a local Runtime API, against moto_server (the
@@ -30,7 +27,7 @@ func TestBootstrap(t *testing.T) {
 	srv := moto.Start(t)
 	secretARN := srv.CreateSecret(t, "okta-token-revoker/okta-api", `{"apiToken":"`+apiToken+`"}`)
 	org := oktafake.NewTest(t, oktafake.WithAPIToken(apiToken))
-	token := org.AddToken(sampleUser, sampleClient, "offline_access")
+	token := org.AddToken(samples.User, samples.Client, "offline_access")
 
 	fn, out := bin.Start(t, lambdatest.Env(srv, map[string]string{
 		"OKTA_ORG_URL":        org.URL,
@@ -51,7 +48,7 @@ func TestBootstrap(t *testing.T) {
 		ClientID string `json:"client_id"`
 	}
 	if err := json.Unmarshal([]byte(resp.Body), &clients); resp.StatusCode != 200 || err != nil ||
-		len(clients) != 1 || clients[0].ClientID != sampleClient {
+		len(clients) != 1 || clients[0].ClientID != samples.Client {
 		t.Errorf("list-user-clients: %d %s", resp.StatusCode, resp.Body)
 	}
 
@@ -75,7 +72,7 @@ func TestBootstrap(t *testing.T) {
 		t.Errorf("list-app-tokens for an unknown app: %d %s", resp.StatusCode, resp.Body)
 	}
 
-	if !slices.ContainsFunc(org.Requests(), func(r oktafake.Recorded) bool { return r.Path == "/api/v1/users/"+sampleUser+"/clients" }) {
+	if !slices.ContainsFunc(org.Requests(), func(r oktafake.Recorded) bool { return r.Path == "/api/v1/users/"+samples.User+"/clients" }) {
 		t.Error("Okta never saw the list of the user's clients")
 	}
 	if strings.Contains(out.String(), apiToken) {

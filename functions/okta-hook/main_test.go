@@ -14,6 +14,7 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/lambdatest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/samples"
 )
 
 // TestBootstrap builds the function as Lambda runs it and invokes it under
@@ -24,7 +25,7 @@ func TestBootstrap(t *testing.T) {
 
 	srv := moto.Start(t)
 	queueURL, _ := srv.CreateQueueWithDLQ(t, "revocations", 30*time.Second, 3)
-	secretARN := srv.CreateSecret(t, "okta-token-revoker/hook", "sample-hook-secret-change-me")
+	secretARN := srv.CreateSecret(t, "okta-token-revoker/hook", samples.HookSecret)
 	env := lambdatest.Env(srv, map[string]string{
 		"HOOK_SECRET_ARN":      secretARN,
 		"REVOCATION_QUEUE_URL": queueURL,
@@ -47,7 +48,7 @@ func TestBootstrap(t *testing.T) {
 			t.Fatalf("%d messages, want 1", len(msgs.Messages))
 		}
 		req, err := revocation.Parse([]byte(aws.ToString(msgs.Messages[0].Body)))
-		if err != nil || req.UserID != "00ub0oNGTSWTBKOLGLNR" || req.Scope() != revocation.ScopeUser {
+		if err != nil || req.UserID != samples.HookUser || req.Scope() != revocation.ScopeUser {
 			t.Fatalf("queued %s (%v)", aws.ToString(msgs.Messages[0].Body), err)
 		}
 		logs := out.String()
@@ -57,7 +58,7 @@ func TestBootstrap(t *testing.T) {
 		if !strings.Contains(logs, `"HookRevocationsQueued":1`) {
 			t.Errorf("no EMF metrics line:\n%s", logs)
 		}
-		if strings.Contains(logs, "sample-hook-secret-change-me") {
+		if strings.Contains(logs, samples.HookSecret) {
 			t.Errorf("the hook secret is in the function's output:\n%s", logs)
 		}
 	})

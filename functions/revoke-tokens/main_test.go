@@ -17,16 +17,11 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/lambdatest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/samples"
 )
 
-// The IDs the sample events in events/ use.
-const (
-	sampleUser   = "00u1a2b3c4d5e6f7g8h9"
-	sampleUser2  = "00u9z8y7x6w5v4u3t2s1"
-	sampleClient = "0oa1a2b3c4d5e6f7g8h9"
-	sampleToken  = "oar1a2b3c4d5e6f7g8h9"
-	apiToken     = "00Bootstrap-Test-API-Token-Never-Logged"
-)
+// apiToken is the fake org's API token; it must never be logged.
+const apiToken = "00Bootstrap-Test-API-Token-Never-Logged"
 
 // TestBootstrap builds the function as Lambda runs it and invokes it with
 // the sample events under a local Runtime API, against moto_server (the
@@ -84,10 +79,10 @@ func TestBootstrap(t *testing.T) {
 	}
 	seed := func() {
 		org.Reset()
-		org.AddApp(sampleClient, "", "Sample app")
-		org.AddToken(sampleUser, sampleClient)
-		org.AddToken(sampleUser, "0oaOtherClient000000")
-		org.AddToken(sampleUser2, sampleClient)
+		org.AddApp(samples.Client, "", "Sample app")
+		org.AddToken(samples.User, samples.Client)
+		org.AddToken(samples.User, "0oaOtherClient000000")
+		org.AddToken(samples.User2, samples.Client)
 	}
 
 	t.Run("DELETE routes revoke in Okta", func(t *testing.T) {

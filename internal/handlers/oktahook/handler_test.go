@@ -24,13 +24,15 @@ import (
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/logtest"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/samples"
 )
 
 const (
-	// sampleSecret is the header value in the sample events in events/.
-	sampleSecret   = "sample-hook-secret-change-me"
+	// sampleSecret is the header value in the sample events in events/,
+	// and jane the user their suspend events name.
+	sampleSecret   = samples.HookSecret
 	previousSecret = "previous-hook-secret-before-rotation"
-	jane           = "00ub0oNGTSWTBKOLGLNR"
+	jane           = samples.HookUser
 	john           = "00ub0oNGTSWTBKOLJOHN"
 	portal         = "0oabskvc6442nkvQO0h7"
 )
