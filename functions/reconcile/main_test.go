@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -54,8 +53,8 @@ func TestBootstrap(t *testing.T) {
 		return out
 	}
 	reasonSource := func(t *testing.T, r revocation.Request) string {
-		var reason revocation.Reason
-		if err := json.Unmarshal(r.Reason, &reason); err != nil {
+		reason, err := r.DecodeReason()
+		if err != nil {
 			t.Fatal(err)
 		}
 		return reason.Source

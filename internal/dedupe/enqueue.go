@@ -215,8 +215,8 @@ func (e *Enqueuer) Enqueue(ctx context.Context, eventID string, evs []Event) (Ou
 // eventsOf returns the event uuids a batched request stands for: the one
 // its reason names and those merged into it.
 func eventsOf(r revocation.Request) []string {
-	var reason revocation.Reason
-	if json.Unmarshal(r.Reason, &reason) != nil || reason.EventUUID == "" {
+	reason, err := r.DecodeReason()
+	if err != nil || reason.EventUUID == "" {
 		return nil
 	}
 	return append([]string{reason.EventUUID}, reason.MergedEventUUIDs...)

@@ -314,6 +314,17 @@ type Reason struct {
 	MergedEventUUIDs []string `json:"mergedEventUuids,omitempty"`
 }
 
+// DecodeReason decodes r.Reason as the Reason requests derived from Okta
+// events carry. Reason is free-form in the queue contract, so a request
+// from another producer may have none or another shape: then it errs.
+func (r Request) DecodeReason() (Reason, error) {
+	var reason Reason
+	if err := json.Unmarshal(r.Reason, &reason); err != nil {
+		return Reason{}, fmt.Errorf("reason of request %s: %w", r.RequestID, err)
+	}
+	return reason, nil
+}
+
 // SourceEventHook is the Reason.Source of requests from the Okta event hook.
 const SourceEventHook = "okta-event-hook"
 

@@ -207,8 +207,8 @@ func TestPolicyMap(t *testing.T) {
 				if r.ClientID != "" || r.TokenID != "" || r.Version != 0 {
 					t.Errorf("request %+v has unexpected fields", r)
 				}
-				var reason Reason
-				if err := json.Unmarshal(r.Reason, &reason); err != nil {
+				reason, err := r.DecodeReason()
+				if err != nil {
 					t.Fatalf("reason %s: %v", r.Reason, err)
 				}
 				if wantReason := EventReason(tt.ev); !reflect.DeepEqual(reason, wantReason) {
@@ -308,8 +308,8 @@ func TestBatch(t *testing.T) {
 		if err := r.Validate(); err != nil {
 			t.Errorf("invalid request %+v: %v", r, err)
 		}
-		var reason Reason
-		if err := json.Unmarshal(r.Reason, &reason); err != nil {
+		reason, err := r.DecodeReason()
+		if err != nil {
 			t.Fatal(err)
 		}
 		gots = append(gots, got{r.UserID, r.AppID, reason})
@@ -417,4 +417,29 @@ func FuzzPolicyMap(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecodeReason(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		raw     string
+		want    Reason
+		wantErr bool
+	}{
+		{name: "event reason", raw: `{"source":"okta-event-hook","eventUuid":"u1","eventType":"user.lifecycle.suspend","mergedEventUuids":["u2"]}`,
+			want: Reason{Source: SourceEventHook, EventUUID: "u1", EventType: "user.lifecycle.suspend", MergedEventUUIDs: []string{"u2"}}},
+		{name: "another producer's object", raw: `{"ticket":"SEC-1"}`, want: Reason{}},
+		{name: "none", raw: "", wantErr: true},
+		{name: "not an object", raw: `"because"`, wantErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Request{RequestID: "r1", Reason: json.RawMessage(tt.raw)}.DecodeReason()
+			if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("DecodeReason(%s) = %+v, %v; want %+v, error %v", tt.raw, got, err, tt.want, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "r1") {
+				t.Errorf("error %q does not name the request", err)
+			}
+		})
+	}
 }

@@ -204,8 +204,8 @@ func queuedOf(t *testing.T, msgs []queue.Message) []queued {
 		if m.ID != r.RequestID {
 			t.Errorf("message id %q != request id %q", m.ID, r.RequestID)
 		}
-		var reason revocation.Reason
-		if err := json.Unmarshal(r.Reason, &reason); err != nil {
+		reason, err := r.DecodeReason()
+		if err != nil {
 			t.Fatal(err)
 		}
 		if reason.Source != revocation.SourceEventHook || reason.EventID == "" || reason.EventType == "" {

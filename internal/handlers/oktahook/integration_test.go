@@ -2,7 +2,6 @@ package oktahook
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -175,8 +174,8 @@ func receiveAll(t *testing.T, client *sqs.Client, queueURL string) []revocation.
 			if err != nil {
 				t.Fatalf("message %s is not a valid revocation request: %v", aws.ToString(m.Body), err)
 			}
-			var reason revocation.Reason
-			if err := json.Unmarshal(r.Reason, &reason); err != nil {
+			reason, err := r.DecodeReason()
+			if err != nil {
 				t.Fatal(err)
 			}
 			out = append(out, r)

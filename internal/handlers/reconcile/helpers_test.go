@@ -166,8 +166,8 @@ func (e *env) queued(t *testing.T) []revocation.Request {
 
 func reasonOf(t *testing.T, r revocation.Request) revocation.Reason {
 	t.Helper()
-	var reason revocation.Reason
-	if err := json.Unmarshal(r.Reason, &reason); err != nil {
+	reason, err := r.DecodeReason()
+	if err != nil {
 		t.Fatal(err)
 	}
 	return reason
