@@ -253,15 +253,25 @@ func TestBadInputRevocations(t *testing.T) {
 	if r := call(t, "POST", "/revocations", []byte(`{"userId":"`+sentinel+`"}`), map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
 		t.Fatalf("POST /revocations of a valid request: %s", r)
 	}
+	checkLeftAlone(t, org, from, sentinel, bystander, "a rejected POST /revocations")
+}
+
+// checkLeftAlone waits until sentinel, a valid request sent after the bad
+// ones, is revoked and the queue has drained; then had any bad request
+// queued something for victim, it would have been revoked by now. It checks
+// that victim still has its one token, that no call for victim reached
+// Okta, and that every Okta call since the from-th had a well-formed path.
+func checkLeftAlone(t *testing.T, org *oktafake.Server, from int, sentinel, victim, bad string) {
+	t.Helper()
 	eventually(t, "the valid request to be revoked", func() bool { return len(org.ActiveTokens(sentinel, "")) == 0 })
 	eventually(t, "the queue to drain", func() bool { return queueDepth(t, local.RevocationQueue.URL) == 0 })
-	if got := org.ActiveTokens(bystander, ""); len(got) != 1 {
-		t.Errorf("a rejected POST /revocations revoked the bystander's tokens: %v left, want 1", got)
+	if got := org.ActiveTokens(victim, ""); len(got) != 1 {
+		t.Errorf("%s revoked %s's tokens: %v left, want 1", bad, victim, got)
 	}
 	checkOktaPaths(t, org, from)
 	for _, r := range org.Requests()[from:] {
-		if strings.Contains(r.Path, bystander) {
-			t.Errorf("a rejected request reached Okta: %s %s", r.Method, r.Path)
+		if strings.Contains(r.Path, victim) {
+			t.Errorf("%s reached Okta: %s %s", bad, r.Method, r.Path)
 		}
 	}
 }
@@ -364,17 +374,7 @@ func TestBadInputHook(t *testing.T) {
 	if r := call(t, "POST", local.HookPath, oktaDelivery(local.OktaOrgURL, "mixed-delivery", "user.lifecycle.suspend", "../../x", sentinel, "00u1%2F"), h); r.Status != 200 {
 		t.Fatalf("valid delivery: %s", r)
 	}
-	eventually(t, "the valid delivery to be revoked", func() bool { return len(org.ActiveTokens(sentinel, "")) == 0 })
-	eventually(t, "the queue to drain", func() bool { return queueDepth(t, local.RevocationQueue.URL) == 0 })
-	if got := org.ActiveTokens(victim, ""); len(got) != 1 {
-		t.Errorf("a rejected or skipped delivery revoked the victim's tokens: %v left, want 1", got)
-	}
-	checkOktaPaths(t, org, from)
-	for _, r := range org.Requests()[from:] {
-		if strings.Contains(r.Path, victim) {
-			t.Errorf("a rejected or skipped delivery reached Okta: %s %s", r.Method, r.Path)
-		}
-	}
+	checkLeftAlone(t, org, from, sentinel, victim, "a rejected or skipped delivery")
 	// The rejected authenticated deliveries are logged for replay.
 	eventually(t, "the ERROR record of a rejected delivery", func() bool {
 		return strings.Contains(captured.String(), "delivery rejected; its events are lost")
