@@ -125,6 +125,26 @@ var rules = map[string]rule{
 	"user.authentication.universal_logout": {action: revokeUser},
 }
 
+// ParseEventTypes parses a configured list of event types
+// (REVOKE_ON_EVENTS): comma-separated, spaces allowed, empty for
+// DefaultEventTypes. An unknown type is an error, never ignored, so every
+// producer maps events the same way.
+func ParseEventTypes(list string) ([]string, error) {
+	var types []string
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			types = append(types, name)
+		}
+	}
+	if len(types) == 0 {
+		return DefaultEventTypes(), nil
+	}
+	if _, err := NewPolicy(types); err != nil {
+		return nil, err
+	}
+	return types, nil
+}
+
 // DefaultEventTypes returns the event types acted on when none are
 // configured, sorted.
 func DefaultEventTypes() []string {

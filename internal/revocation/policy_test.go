@@ -443,3 +443,28 @@ func TestDecodeReason(t *testing.T) {
 		})
 	}
 }
+
+func TestParseEventTypes(t *testing.T) {
+	for _, tt := range []struct {
+		list    string
+		want    []string
+		wantErr string
+	}{
+		{"", DefaultEventTypes(), ""},
+		{" , ,", DefaultEventTypes(), ""},
+		{"user.lifecycle.suspend", []string{"user.lifecycle.suspend"}, ""},
+		{" user.lifecycle.suspend , user.account.lock ", []string{"user.lifecycle.suspend", "user.account.lock"}, ""},
+		{"user.lifecycle.suspend,user.session.start", nil, `unknown event type "user.session.start"`},
+	} {
+		got, err := ParseEventTypes(tt.list)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseEventTypes(%q) = %v, %v; want error %q", tt.list, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseEventTypes(%q) = %v, %v; want %v", tt.list, got, err, tt.want)
+		}
+	}
+}

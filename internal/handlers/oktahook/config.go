@@ -78,15 +78,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("HOOK_AUTH_HEADER %q is not a valid HTTP header name", cfg.AuthHeader))
 	}
 
-	for _, name := range strings.Split(getenv("REVOKE_ON_EVENTS"), ",") {
-		if name = strings.TrimSpace(name); name != "" {
-			cfg.EventTypes = append(cfg.EventTypes, name)
-		}
-	}
-	if len(cfg.EventTypes) == 0 {
-		cfg.EventTypes = revocation.DefaultEventTypes()
-	} else if _, err := revocation.NewPolicy(cfg.EventTypes); err != nil {
+	if types, err := revocation.ParseEventTypes(getenv("REVOKE_ON_EVENTS")); err != nil {
 		errs = append(errs, fmt.Errorf("REVOKE_ON_EVENTS: %w", err))
+	} else {
+		cfg.EventTypes = types
 	}
 
 	if v := strings.TrimSpace(getenv("HOOK_MAX_BODY_BYTES")); v != "" {

@@ -70,11 +70,11 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 	if s.Table == "" {
 		errs = append(errs, fmt.Errorf("%s is required: the reconciler keeps its cursor and the queued events there", EnvTable))
 	}
-	types, err := EventTypes(getenv(EnvEventTypes))
-	if err != nil {
-		errs = append(errs, err)
+	if types, err := revocation.ParseEventTypes(getenv(EnvEventTypes)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvEventTypes, err))
+	} else {
+		s.EventTypes = types
 	}
-	s.EventTypes = types
 	if d, err := durationVar(getenv, EnvDedupeTTL, dedupe.DefaultTTL); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -104,24 +104,6 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 		return Settings{}, fmt.Errorf("reconcile configuration: %w", errors.Join(errs...))
 	}
 	return s, nil
-}
-
-// EventTypes parses REVOKE_ON_EVENTS exactly as the hook does: a comma
-// list, spaces allowed, empty = the defaults, unknown names an error.
-func EventTypes(v string) ([]string, error) {
-	var types []string
-	for _, name := range strings.Split(v, ",") {
-		if name = strings.TrimSpace(name); name != "" {
-			types = append(types, name)
-		}
-	}
-	if len(types) == 0 {
-		return revocation.DefaultEventTypes(), nil
-	}
-	if _, err := revocation.NewPolicy(types); err != nil {
-		return nil, fmt.Errorf("%s: %w", EnvEventTypes, err)
-	}
-	return types, nil
 }
 
 func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
