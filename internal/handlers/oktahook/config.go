@@ -3,10 +3,10 @@ package oktahook
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/okta-token-revoker/okta-token-revoker/internal/envconf"
 	hook "github.com/okta-token-revoker/okta-token-revoker/internal/oktahook"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
 )
@@ -84,30 +84,24 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		cfg.EventTypes = types
 	}
 
-	if v := strings.TrimSpace(getenv("HOOK_MAX_BODY_BYTES")); v != "" {
-		n, err := strconv.Atoi(v)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("HOOK_MAX_BODY_BYTES %q is not an integer", v))
-		case n < 1 || n > maxBodyBytesLimit:
-			errs = append(errs, fmt.Errorf("HOOK_MAX_BODY_BYTES %d is out of range 1..%d", n, maxBodyBytesLimit))
-		default:
-			cfg.MaxBodyBytes = n
-		}
+	if n, err := envconf.Int(getenv, "HOOK_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1, maxBodyBytesLimit); err != nil {
+		errs = append(errs, err)
+	} else {
+		cfg.MaxBodyBytes = n
 	}
-	if d, err := duration(getenv, "HOOK_ENQUEUE_TIMEOUT", DefaultEnqueueTimeout); err != nil {
+	if d, err := envconf.PositiveDuration(getenv, "HOOK_ENQUEUE_TIMEOUT", DefaultEnqueueTimeout); err != nil {
 		errs = append(errs, err)
 	} else if d >= oktaTimeout {
 		errs = append(errs, fmt.Errorf("HOOK_ENQUEUE_TIMEOUT %s must be under Okta's %s timeout, or failures are answered too late to be retried", d, oktaTimeout))
 	} else {
 		cfg.EnqueueTimeout = d
 	}
-	if d, err := duration(getenv, "SECRET_CACHE_TTL", DefaultSecretCacheTTL); err != nil {
+	if d, err := envconf.PositiveDuration(getenv, "SECRET_CACHE_TTL", DefaultSecretCacheTTL); err != nil {
 		errs = append(errs, err)
 	} else {
 		cfg.SecretCacheTTL = d
 	}
-	if d, err := duration(getenv, "DEDUPE_TTL", 0); err != nil {
+	if d, err := envconf.PositiveDuration(getenv, "DEDUPE_TTL", 0); err != nil {
 		errs = append(errs, err)
 	} else {
 		cfg.DedupeTTL = d
@@ -116,22 +110,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("okta-hook configuration: %w", errors.Join(errs...))
 	}
 	return cfg, nil
-}
-
-// duration parses a positive Go duration ("2s", "500ms").
-func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s %q is not a Go duration (e.g. 2s, 500ms)", name, v)
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("%s %s must be positive", name, d)
-	}
-	return d, nil
 }
 
 // isToken reports whether s is an HTTP header name (RFC 9110 token).

@@ -3,11 +3,11 @@ package reconcile
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/envconf"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
 )
@@ -75,12 +75,12 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 	} else {
 		s.EventTypes = types
 	}
-	if d, err := durationVar(getenv, EnvDedupeTTL, dedupe.DefaultTTL); err != nil {
+	if d, err := envconf.PositiveDuration(getenv, EnvDedupeTTL, dedupe.DefaultTTL); err != nil {
 		errs = append(errs, err)
 	} else {
 		s.DedupeTTL = d
 	}
-	if d, err := durationVar(getenv, EnvLookback, DefaultLookback); err != nil {
+	if d, err := envconf.PositiveDuration(getenv, EnvLookback, DefaultLookback); err != nil {
 		errs = append(errs, err)
 	} else if d > maxLookback {
 		errs = append(errs, fmt.Errorf("%s %s is beyond the System Log's 90-day retention", EnvLookback, d))
@@ -90,12 +90,12 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 	if s.Lookback >= s.DedupeTTL {
 		errs = append(errs, fmt.Errorf("%s %s must be shorter than %s %s, or events read on the first run may be queued again", EnvLookback, s.Lookback, EnvDedupeTTL, s.DedupeTTL))
 	}
-	if n, err := intVar(getenv, EnvMaxPages, DefaultMaxPages, 1, MaxPagesLimit); err != nil {
+	if n, err := envconf.Int(getenv, EnvMaxPages, DefaultMaxPages, 1, MaxPagesLimit); err != nil {
 		errs = append(errs, err)
 	} else {
 		s.MaxPages = n
 	}
-	if n, err := intVar(getenv, EnvPageSize, DefaultPageSize, 1, okta.MaxLogLimit); err != nil {
+	if n, err := envconf.Int(getenv, EnvPageSize, DefaultPageSize, 1, okta.MaxLogLimit); err != nil {
 		errs = append(errs, err)
 	} else {
 		s.PageSize = n
@@ -104,41 +104,4 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 		return Settings{}, fmt.Errorf("reconcile configuration: %w", errors.Join(errs...))
 	}
 	return s, nil
-}
-
-func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s %q is not a Go duration (e.g. 30m, 1h)", name, clip(v))
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("%s %s must be positive", name, d)
-	}
-	return d, nil
-}
-
-func intVar(getenv func(string) string, name string, def, lo, hi int) (int, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s %q is not an integer", name, clip(v))
-	}
-	if n < lo || n > hi {
-		return 0, fmt.Errorf("%s %d is out of range %d..%d", name, n, lo, hi)
-	}
-	return n, nil
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }

@@ -471,3 +471,11 @@ func (t *pageResult) add(r pageResult) {
 	t.outcome.Queued = append(t.outcome.Queued, r.outcome.Queued...)
 	t.outcome.AlreadyQueued = append(t.outcome.AlreadyQueued, r.outcome.AlreadyQueued...)
 }
+
+// clip shortens an untrusted value quoted in a log record.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
