@@ -6,7 +6,6 @@ package setup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/okta-token-revoker/okta-token-revoker/internal/awsenv"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
 )
@@ -43,29 +42,25 @@ const (
 	EnvSecretCacheTTL   = "SECRET_CACHE_TTL"
 )
 
-// AWSConfig loads the SDK configuration the standard way (environment,
-// shared config files, the Lambda role's credentials) with bounded
-// retries (AWSMaxAttempts, AWSMaxBackoff) and a per-request timeout.
-// AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_SECRETS_MANAGER)
-// points the clients at another endpoint, such as moto_server for local
-// runs and tests. A missing region is an error, reported now rather than
-// on the first call.
+// AWSConfig builds the SDK configuration from the function's environment
+// (see internal/awsenv: region, the execution role's credentials, endpoint
+// overrides such as AWS_ENDPOINT_URL for moto_server in local runs and
+// tests) with bounded retries (AWSMaxAttempts, AWSMaxBackoff) and a
+// per-request timeout. A missing region or missing credentials are errors,
+// reported now rather than on the first call; nothing here calls the
+// network.
 func AWSConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = AWSMaxAttempts
-				o.MaxBackoff = AWSMaxBackoff
-			})
-		}),
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(AWSRequestTimeout)),
-	)
+	cfg, err := awsenv.Config(ctx, os.Getenv)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
 	}
-	if cfg.Region == "" {
-		return aws.Config{}, errors.New("load AWS config: no region: set AWS_REGION")
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = AWSMaxAttempts
+			o.MaxBackoff = AWSMaxBackoff
+		})
 	}
+	cfg.HTTPClient = awshttp.NewBuildableClient().WithTimeout(AWSRequestTimeout)
 	return cfg, nil
 }
 

@@ -3,7 +3,6 @@ package setup
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -170,14 +169,12 @@ func checkErr(t *testing.T, err error, want string) {
 }
 
 // isolateAWS points the SDK at srv through the environment only, as a
-// function binary would see it, and hides the developer's AWS files.
+// function binary would see it, and clears the developer's endpoint
+// overrides.
 func isolateAWS(t *testing.T, srv *moto.Server) {
 	t.Helper()
-	dir := t.TempDir()
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	for _, name := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_MAX_ATTEMPTS", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_SECRETS_MANAGER"} {
+	for _, name := range []string{"AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+		"AWS_ENDPOINT_URL_DYNAMODB", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"} {
 		t.Setenv(name, "")
 		os.Unsetenv(name)
 	}
