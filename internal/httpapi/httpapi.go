@@ -163,15 +163,17 @@ func Classify(err error) (int, ErrorBody, map[string]string) {
 	case okta.IsConfigProblem(err):
 		body.Message = "Okta rejected this service's credentials; operators have been alerted"
 		return http.StatusBadGateway, body, nil
+	case errors.Is(err, okta.ErrCredentialsUnavailable):
+		// Before the deadline case: a Secrets Manager timeout also
+		// matches context.DeadlineExceeded, but Okta was never called.
+		body.Message = "this service's Okta credentials could not be read; retry later"
+		return http.StatusServiceUnavailable, body, nil
 	case errors.Is(err, okta.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		body.Message = "Okta did not answer in time"
 		return http.StatusGatewayTimeout, body, nil
 	case errors.Is(err, okta.ErrServer), errors.Is(err, okta.ErrUnavailable):
 		body.Message = "Okta is unavailable"
 		return http.StatusBadGateway, body, nil
-	case errors.Is(err, okta.ErrCredentialsUnavailable):
-		body.Message = "this service's Okta credentials could not be read; retry later"
-		return http.StatusServiceUnavailable, body, nil
 	}
 	body.Message = "internal error"
 	return http.StatusInternalServerError, body, nil

@@ -43,6 +43,8 @@ func TestClassify(t *testing.T) {
 		{"unavailable", fmt.Errorf("get: %w", okta.ErrUnavailable), 502, "", ""},
 		{"credentials unusable", fmt.Errorf("read: %w", okta.ErrInvalidCredentials), 502, "", ""},
 		{"credentials unreadable", fmt.Errorf("read: %w", okta.ErrCredentialsUnavailable), 503, "", ""},
+		// A Secrets Manager timeout carries both; Okta was never called.
+		{"credentials read timed out", fmt.Errorf("read: %w: %w", okta.ErrCredentialsUnavailable, context.DeadlineExceeded), 503, "", ""},
 		{"unknown", errors.New("boom"), 500, "", ""},
 	}
 	for _, tt := range tests {

@@ -242,6 +242,7 @@ const (
 	kindTimeout     failureKind = "Timeout"     // Okta or the deadline timed out
 	kindUnstarted   failureKind = "Unstarted"   // not started: deadline near or batch stopped
 	kindQueue       failureKind = "Queue"       // POST /revocations could not queue everything
+	kindRejected    failureKind = "Rejected"    // another Okta 4xx (400, 409...): this request's fault
 	kindOther       failureKind = "Other"       // anything else (e.g. the secret cannot be read)
 )
 

@@ -206,19 +206,30 @@ func (h *Handler) execute(ctx context.Context, j *job) {
 // classify says why a request failed. Joined errors (one user's clients
 // failing differently) take the kind that matters most for what happens
 // next: a rate limit delays, a config problem alerts, a transient failure
-// retries.
+// retries. Only kindConfig and kindOther stop the batch: they are the
+// failures every other message would meet too.
 func classify(err error) failureKind {
+	var oktaErr *okta.Error
 	switch {
 	case errors.Is(err, okta.ErrRateLimited):
 		return kindRateLimited
 	case okta.IsConfigProblem(err), errors.Is(err, okta.ErrInvalidCredentials):
 		return kindConfig
+	case errors.Is(err, okta.ErrCredentialsUnavailable):
+		// Before the timeout case: a Secrets Manager timeout also matches
+		// context.DeadlineExceeded, and the next message would wait on
+		// Secrets Manager just the same.
+		return kindOther
 	case errors.Is(err, okta.ErrTimeout), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kindTimeout
 	case errors.Is(err, okta.ErrServer), errors.Is(err, okta.ErrUnavailable):
 		return kindServer
 	case errors.Is(err, revocation.ErrInvalid), errors.Is(err, okta.ErrInvalidArgument):
 		return kindInvalid
+	case errors.As(err, &oktaErr) && oktaErr.StatusCode >= 400 && oktaErr.StatusCode < 500:
+		// Okta refused this request (a 400, 405, 409...): a fault of
+		// this message, not of the service.
+		return kindRejected
 	}
 	return kindOther
 }
@@ -287,6 +298,12 @@ func (h *Handler) logFailure(ctx context.Context, j *job, attrs []slog.Attr) {
 	case kindInvalid:
 		level, msg = slog.LevelError, "poison message: it can never succeed and goes to the dead-letter queue after the queue's maxReceiveCount"
 		attrs = append(attrs, slog.Bool("poison", true))
+	case kindRejected:
+		level, msg = slog.LevelError, "Okta rejected this request; SQS redelivers it and it goes to the dead-letter queue after the queue's maxReceiveCount"
+		var oktaErr *okta.Error
+		if errors.As(j.err, &oktaErr) {
+			attrs = append(attrs, slog.Int("oktaStatus", oktaErr.StatusCode))
+		}
 	case kindOther:
 		level = slog.LevelError
 	}

@@ -3,6 +3,7 @@ package revoketokens
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -157,6 +158,66 @@ func TestHandleSQSConfigProblemStopsTheBatch(t *testing.T) {
 			doc := metricsDoc(t, env.metrics)
 			if doc["FailuresConfig"] != 1.0 || doc["FailuresUnstarted"] != 2.0 {
 				t.Fatalf("FailuresConfig = %v, FailuresUnstarted = %v", doc["FailuresConfig"], doc["FailuresUnstarted"])
+			}
+		})
+	}
+}
+
+// TestHandleSQSFailureScope checks which failures stop the batch: those
+// every other message would meet too (credentials refused or unreadable),
+// and not those of one message (Okta refusing this request).
+func TestHandleSQSFailureScope(t *testing.T) {
+	errBadRequest := &okta.Error{Method: "DELETE", Path: "/api/v1/apps/0oaFirst/tokens", StatusCode: 400, ErrorCode: "E0000001", RequestID: "okta-req-400"}
+	errConflict := &okta.Error{Method: "DELETE", Path: "/api/v1/apps/0oaFirst/tokens", StatusCode: 409, RequestID: "okta-req-409"}
+	tests := []struct {
+		name       string
+		err        error
+		wantFailed []string
+		wantCalls  int
+		wantMetric string
+		wantLog    map[string]any
+	}{
+		{"Okta 400", errBadRequest, []string{"m1"}, 3, "FailuresRejected", map[string]any{"oktaStatus": 400.0, "failure": "Rejected"}},
+		{"Okta 409", errConflict, []string{"m1"}, 3, "FailuresRejected", map[string]any{"oktaStatus": 409.0, "failure": "Rejected"}},
+		{"one client of a user rejected", errors.Join(errBadRequest, nil), []string{"m1"}, 3, "FailuresRejected", map[string]any{"failure": "Rejected"}},
+		// A Secrets Manager timeout matches context.DeadlineExceeded too;
+		// it is still the credentials, so the batch stops.
+		{"credentials read timed out", fmt.Errorf("read secret: %w: %w", okta.ErrCredentialsUnavailable, context.DeadlineExceeded),
+			[]string{"m1", "m2", "m3"}, 1, "FailuresOther", map[string]any{"failure": "Other"}},
+		{"Okta timeout", fmt.Errorf("revoke: %w", okta.ErrTimeout), []string{"m1"}, 3, "FailuresTimeout", map[string]any{"failure": "Timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, map[string]stubAnswer{
+				key(revocation.Request{AppID: "0oaFirst"}): {err: fmt.Errorf("revoke: %w", tt.err)},
+			}, func(c *Config) { c.Concurrency = 1 })
+			resp, _ := env.h.HandleSQS(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+				sqsMessage("m1", `{"appId":"0oaFirst"}`),
+				sqsMessage("m2", `{"appId":"0oaSecond"}`),
+				sqsMessage("m3", `{"appId":"0oaThird"}`),
+			}})
+			if got := failedIDs(resp); !slices.Equal(got, tt.wantFailed) {
+				t.Fatalf("failed = %v, want %v", got, tt.wantFailed)
+			}
+			if n := len(env.exec.called()); n != tt.wantCalls {
+				t.Fatalf("executor called %d times, want %d", n, tt.wantCalls)
+			}
+			if doc := metricsDoc(t, env.metrics); doc[tt.wantMetric] != 1.0 {
+				t.Errorf("%s = %v, want 1", tt.wantMetric, doc[tt.wantMetric])
+			}
+			found := false
+			for _, r := range env.logs.Records(t) {
+				if r["messageId"] != "m1" || r["level"] != "ERROR" && r["level"] != "WARN" {
+					continue
+				}
+				match := true
+				for k, v := range tt.wantLog {
+					match = match && r[k] == v
+				}
+				found = found || match
+			}
+			if !found {
+				t.Errorf("no failure record for m1 with %v:\n%s", tt.wantLog, env.logs.String())
 			}
 		})
 	}
