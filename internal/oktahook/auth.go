@@ -21,8 +21,9 @@ type SecretReader interface {
 	Current(ctx context.Context) (string, error)
 	// Previous returns the AWSPREVIOUS version; ok is false when there is none.
 	Previous(ctx context.Context) (value string, ok bool, err error)
-	// Invalidate makes the next read go to the store.
-	Invalidate()
+	// Expire makes the next read go to the store, keeping the cached
+	// versions to serve if that read fails.
+	Expire()
 }
 
 // ErrUnauthenticated marks a call without the right secret. It says nothing
@@ -70,7 +71,10 @@ func (a *Authenticator) HeaderName() string { return a.header }
 // the caller's fault). Errors never contain the secret or the header value.
 //
 // After a mismatch the secret is re-read once (at most once per refresh
-// interval), so a rotation is picked up before the cache TTL ends.
+// interval), so a rotation is picked up before the cache TTL ends. The
+// cached versions are only expired, not dropped: anyone can send a wrong
+// header, and while Secrets Manager is down that must not cost Okta's own
+// calls the cached secret.
 func (a *Authenticator) Authenticate(ctx context.Context, headers map[string]string) error {
 	got, ok := Header(headers, a.header)
 	if !ok || got == "" {
@@ -83,7 +87,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, headers map[string]str
 	if !a.mayRefresh() {
 		return ErrUnauthenticated
 	}
-	a.secrets.Invalidate()
+	a.secrets.Expire()
 	match, err = a.matches(ctx, got)
 	if err != nil || match {
 		return err

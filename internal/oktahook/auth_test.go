@@ -3,23 +3,29 @@ package oktahook
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
 )
 
 // fakeSecrets is an in-memory SecretReader with a stale cache: reads return
-// the cached versions until Invalidate copies the store's.
+// the cached versions until Expire copies the store's.
 type fakeSecrets struct {
-	mu                   sync.Mutex
-	current, previous    string // cached
-	storeCur, storePrev  string // what the store holds
-	hasPrevious          bool
-	currentErr, prevErr  error
-	invalidations, reads int
+	mu                  sync.Mutex
+	current, previous   string // cached
+	storeCur, storePrev string // what the store holds
+	hasPrevious         bool
+	currentErr, prevErr error
+	expiries, reads     int
 }
 
 func newFakeSecrets(current, previous string) *fakeSecrets {
@@ -40,10 +46,10 @@ func (f *fakeSecrets) Previous(context.Context) (string, bool, error) {
 	return f.previous, f.hasPrevious, f.prevErr
 }
 
-func (f *fakeSecrets) Invalidate() {
+func (f *fakeSecrets) Expire() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.invalidations++
+	f.expiries++
 	f.current, f.previous = f.storeCur, f.storePrev
 	f.hasPrevious = f.previous != ""
 }
@@ -146,8 +152,8 @@ func TestAuthenticatePicksUpRotationBeforeTTL(t *testing.T) {
 	if err := a.Authenticate(ctx, map[string]string{"authorization": "new-secret-c"}); err != nil {
 		t.Fatalf("rotated secret rejected: %v", err)
 	}
-	if s.invalidations != 1 {
-		t.Fatalf("invalidations = %d, want 1", s.invalidations)
+	if s.expiries != 1 {
+		t.Fatalf("expiries = %d, want 1", s.expiries)
 	}
 	// The old value is now AWSPREVIOUS and still accepted.
 	if err := a.Authenticate(ctx, map[string]string{"authorization": secretA}); err != nil {
@@ -161,19 +167,78 @@ func TestAuthenticatePicksUpRotationBeforeTTL(t *testing.T) {
 			t.Fatalf("guess: %v", err)
 		}
 	}
-	if s.invalidations != 2 {
-		t.Fatalf("invalidations = %d after 5 guesses, want 2", s.invalidations)
+	if s.expiries != 2 {
+		t.Fatalf("expiries = %d after 5 guesses, want 2", s.expiries)
 	}
 	clock.Advance(DefaultRefreshInterval)
 	_ = a.Authenticate(ctx, map[string]string{"authorization": "guess"})
-	if s.invalidations != 3 {
-		t.Fatalf("invalidations = %d after the interval, want 3", s.invalidations)
+	if s.expiries != 3 {
+		t.Fatalf("expiries = %d after the interval, want 3", s.expiries)
 	}
 	// A missing header never touches the store.
 	reads := s.reads
 	_ = a.Authenticate(ctx, map[string]string{})
 	if s.reads != reads {
 		t.Errorf("missing header read the secret")
+	}
+}
+
+// outageSM is a Secrets Manager that holds one current value and can be
+// taken down.
+type outageSM struct {
+	mu    sync.Mutex
+	value string
+	down  bool
+	calls int
+}
+
+func (o *outageSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls++
+	switch {
+	case o.down:
+		return nil, errors.New("dial tcp: connection refused")
+	case aws.ToString(in.VersionStage) == secrets.StagePrevious:
+		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("no AWSPREVIOUS")}
+	}
+	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(o.value)}, nil
+}
+
+func (o *outageSM) setDown(down bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.down = down
+}
+
+// TestWrongHeaderDuringOutageKeepsTheSecret: anyone can send a wrong
+// header, and the re-read it triggers must not drop the cached secret
+// while Secrets Manager is down, or Okta's own calls would get 503s.
+func TestWrongHeaderDuringOutageKeepsTheSecret(t *testing.T) {
+	sm := &outageSM{value: secretA}
+	a := NewAuthenticator(DefaultAuthHeader, secrets.NewCache(sm, "hook", time.Hour, secrets.WithLogger(slog.New(slog.DiscardHandler))))
+	clock := fakeclock.New(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	a.now = clock.Now
+	ctx := context.Background()
+	// Before the outage: both versions are cached (AWSPREVIOUS as absent).
+	if err := a.Authenticate(ctx, map[string]string{"authorization": secretA}); err != nil {
+		t.Fatalf("before the outage: %v", err)
+	}
+	if err := a.Authenticate(ctx, map[string]string{"authorization": "early-guess"}); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("wrong header before the outage: %v", err)
+	}
+	clock.Advance(DefaultRefreshInterval)
+
+	sm.setDown(true)
+	calls := sm.calls
+	if err := a.Authenticate(ctx, map[string]string{"authorization": "attacker-guess"}); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("wrong header during the outage: %v, want ErrUnauthenticated", err)
+	}
+	if sm.calls == calls {
+		t.Fatal("the wrong header did not make the authenticator re-read the secret")
+	}
+	if err := a.Authenticate(ctx, map[string]string{"authorization": secretA}); err != nil {
+		t.Fatalf("Okta's header after a wrong one during the outage: %v, want the cached secret to still match", err)
 	}
 }
 

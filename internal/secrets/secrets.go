@@ -19,6 +19,10 @@
 //   - Invalidate drops the cached values: the next read goes to Secrets
 //     Manager, and since the caller distrusts the old value, it is not served
 //     stale if that read fails.
+//   - Expire makes the next read go to Secrets Manager too, but keeps the
+//     cached values to serve (within MaxStale) if that read fails: for a
+//     caller that only suspects a rotation, such as a hook seeing a wrong
+//     header, which anyone can send.
 //   - Only SecretString secrets are supported; an empty or binary secret is
 //     an error.
 //   - Errors name the secret id and version stage and wrap the SDK error;
@@ -102,6 +106,7 @@ type entry struct {
 	present   bool // false: the stage has no version (only for AWSPREVIOUS)
 	fetchedAt time.Time
 	retryAt   time.Time // while serving stale: no re-read before this
+	expired   bool      // set by Expire: re-read now, but still serve stale
 }
 
 // NewCache returns a cache for the secret secretID (name or ARN) whose
@@ -152,6 +157,20 @@ func (c *Cache) Invalidate() {
 	clear(c.stages)
 }
 
+// Expire makes the next read of each cached value go to Secrets Manager,
+// as if its TTL had ended: if that read fails, the cached value is still
+// served as a stale one (within MaxStale of its TTL). Call it when a
+// rotation is only suspected, for example when a caller presents a secret
+// that does not match; use Invalidate when the value is known to be bad.
+func (c *Cache) Expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.stages {
+		e.expired = true
+		e.retryAt = time.Time{}
+	}
+}
+
 type result struct {
 	value   string
 	present bool
@@ -162,7 +181,7 @@ func (c *Cache) read(ctx context.Context, stage string) (string, bool, error) {
 	now := c.now()
 	if e := c.stages[stage]; e != nil {
 		age := now.Sub(e.fetchedAt)
-		if age < c.ttl || (now.Before(e.retryAt) && age < c.ttl+c.maxStale) {
+		if (age < c.ttl && !e.expired) || (now.Before(e.retryAt) && age < c.ttl+c.maxStale) {
 			c.mu.Unlock()
 			return e.value, e.present, nil
 		}

@@ -370,6 +370,43 @@ func TestNoStaleAfterInvalidate(t *testing.T) {
 	}
 }
 
+func TestExpire(t *testing.T) {
+	api := newFake("v1")
+	c, clk := newTestCache(api, time.Hour, WithMaxStale(15*time.Minute))
+	mustCurrent(t, c)
+
+	// A suspected rotation: the next read goes to Secrets Manager.
+	api.rotate("v2")
+	c.Expire()
+	if got := mustCurrent(t, c); got != "v2" {
+		t.Fatalf("after Expire: %q, want v2 read from the store", got)
+	}
+	if n := api.count(StageCurrent); n != 2 {
+		t.Fatalf("%d calls, want 2", n)
+	}
+
+	// Unlike Invalidate, a failed re-read still serves the cached value.
+	api.set(func(f *fakeSM) { f.err = errors.New("connection refused") })
+	c.Expire()
+	if got := mustCurrent(t, c); got != "v2" {
+		t.Fatalf("after Expire with Secrets Manager down: %q, want the cached v2", got)
+	}
+	calls := api.count(StageCurrent)
+	if calls != 3 {
+		t.Fatalf("%d calls, want 3: Expire must force a re-read", calls)
+	}
+	// The next read must not hammer Secrets Manager again.
+	mustCurrent(t, c)
+	if n := api.count(StageCurrent); n != calls {
+		t.Fatalf("%d calls, want %d: the failed re-read is retried only after a pause", n, calls)
+	}
+	// Stale is bounded by the TTL plus MaxStale from the value's read.
+	clk.Advance(time.Hour + 15*time.Minute)
+	if _, err := c.Current(ctx); err == nil {
+		t.Fatal("Current served a value past TTL+MaxStale")
+	}
+}
+
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -54,7 +54,7 @@ func (f *fakeSecrets) Current(ctx context.Context) (string, error) {
 func (f *fakeSecrets) Previous(context.Context) (string, bool, error) {
 	return f.previous, f.previous != "", f.err
 }
-func (f *fakeSecrets) Invalidate() {}
+func (f *fakeSecrets) Expire() {}
 
 // fakePublisher records what it is asked to publish.
 type fakePublisher struct {
