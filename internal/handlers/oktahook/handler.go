@@ -332,11 +332,7 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 		return ok()
 	}
 
-	deadline := time.Now().Add(h.enqueueTimeout)
-	if latest := start.Add(answerBudget); latest.Before(deadline) {
-		deadline = latest
-	}
-	pubCtx, cancel := context.WithDeadline(ctx, deadline)
+	pubCtx, cancel := context.WithDeadline(ctx, h.enqueueDeadline(start, time.Now()))
 	defer cancel()
 	// Claim (when deduplicating), queue, then confirm or release: see
 	// dedupe.Enqueuer. Built per call: the publisher may be swapped in tests.
@@ -425,4 +421,21 @@ func ok() events.APIGatewayV2HTTPResponse {
 
 func errorResponse(req events.APIGatewayV2HTTPRequest, status int, message string) events.APIGatewayV2HTTPResponse {
 	return httpapi.JSON(status, httpapi.ErrorBody{Message: message, RequestID: req.RequestContext.RequestID})
+}
+
+// enqueueDeadline is when queueing a delivery whose call started at start
+// must end, queueing from now: after HOOK_ENQUEUE_TIMEOUT, and early enough
+// to answer within answerBudget, keeping back the dedupe table's
+// confirm-or-release step (finishTimeout, which runs after the queue has
+// answered) when there is a table.
+func (h *Handler) enqueueDeadline(start, now time.Time) time.Time {
+	budget := answerBudget
+	if h.dedupe != nil {
+		budget -= finishTimeout
+	}
+	deadline := now.Add(h.enqueueTimeout)
+	if latest := start.Add(budget); latest.Before(deadline) {
+		return latest
+	}
+	return deadline
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/logging"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
@@ -642,6 +643,40 @@ func TestLambdaDeadlineWins(t *testing.T) {
 	}
 	if f.pub.deadline > 20*time.Millisecond {
 		t.Errorf("publish deadline %v exceeds the invocation's", f.pub.deadline)
+	}
+}
+
+func TestEnqueueDeadline(t *testing.T) {
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name        string
+		dedupe      bool
+		authTook    time.Duration // from the call's start to queueing
+		enqueue     time.Duration // HOOK_ENQUEUE_TIMEOUT
+		wantFromNow time.Duration
+	}{
+		{"enqueue timeout first", false, 100 * time.Millisecond, 2 * time.Second, 2 * time.Second},
+		{"answer budget first", false, time.Second, 2 * time.Second, answerBudget - time.Second},
+		// The table's confirm or release runs after the queue answers and
+		// must fit in the budget too.
+		{"dedupe keeps its finishing time", true, time.Second, 2 * time.Second, answerBudget - finishTimeout - time.Second},
+		{"dedupe, enqueue timeout first", true, 0, time.Second, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Handler{enqueueTimeout: tt.enqueue}
+			if tt.dedupe {
+				h.dedupe = &dedupe.Store{}
+			}
+			now := start.Add(tt.authTook)
+			got := h.enqueueDeadline(start, now)
+			if got.Sub(now) != tt.wantFromNow {
+				t.Fatalf("deadline %v after queueing starts, want %v", got.Sub(now), tt.wantFromNow)
+			}
+			if tt.dedupe && got.Add(finishTimeout).After(start.Add(answerBudget)) {
+				t.Fatalf("queueing plus the table's finish ends %v after the start, past the %v budget", got.Add(finishTimeout).Sub(start), answerBudget)
+			}
+		})
 	}
 }
 
