@@ -98,14 +98,19 @@ type Result struct {
 	Actions []Action
 }
 
-// Gone returns the Okta 404 that made the request a no-op, or nil. For the
-// bulk scopes it means the user or app does not exist.
+// Gone returns the Okta 404 that made the request a no-op because its
+// target does not exist, or nil. For the bulk scopes it means the user,
+// client or app does not exist. A user-wide request's target is the user:
+// only a 404 listing the user's clients counts, not one revoking a client
+// whose grants vanished after the listing (another revocation won the
+// race; the user exists and holds no tokens).
 func (r Result) Gone() error {
 	if r.Status != StatusAlreadyGone {
 		return nil
 	}
+	userWide := r.Request.Scope() == ScopeUser
 	for _, a := range r.Actions {
-		if a.Status == StatusAlreadyGone {
+		if a.Status == StatusAlreadyGone && (!userWide || a.Op == OpListUserClients) {
 			return a.Err
 		}
 	}

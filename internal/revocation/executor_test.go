@@ -464,6 +464,19 @@ func TestResultGone(t *testing.T) {
 	if err != nil || res.Gone() != nil {
 		t.Fatalf("Gone() = %v, err %v", res.Gone(), err)
 	}
+
+	// A user-wide request: the user is gone only if listing says so.
+	res, err = e.Execute(context.Background(), Request{UserID: "00uNobody"})
+	if err != nil || !okta.IsNotFound(res.Gone()) {
+		t.Fatalf("unknown user: Gone() = %v, err %v", res.Gone(), err)
+	}
+	// Each client's grants vanish between the listing and the revoke.
+	m.failOn["0oaMail"] = notFound("/api/v1/users/00uAlice/clients/0oaMail/tokens")
+	m.failOn["0oaChat"] = notFound("/api/v1/users/00uAlice/clients/0oaChat/tokens")
+	res, err = e.Execute(context.Background(), Request{UserID: "00uAlice"})
+	if err != nil || res.Status != StatusAlreadyGone || res.Gone() != nil {
+		t.Fatalf("clients gone after listing: status %s, Gone() = %v, err %v; want already-gone with the user existing", res.Status, res.Gone(), err)
+	}
 }
 
 func TestNewExecutorNeedsOkta(t *testing.T) {

@@ -117,10 +117,11 @@ func (h *Handler) revokeRoute(params ...string) httpapi.HandlerFunc {
 		switch {
 		case res.Status == revocation.StatusDryRun:
 			return httpapi.JSON(http.StatusOK, dryRunBody(res)), nil
-		case res.Status == revocation.StatusAlreadyGone && r.TokenID == "":
-			// On a bulk route Okta's 404 means the user, client or app
-			// does not exist. For one token it cannot tell a gone token
-			// from a gone user; either way the token is unusable: 204.
+		case res.Status == revocation.StatusAlreadyGone && r.TokenID == "" && res.Gone() != nil:
+			// On a bulk route Okta's 404 for the target means the user,
+			// client or app does not exist. For one token it cannot tell
+			// a gone token from a gone user; either way the token is
+			// unusable: 204.
 			return httpapi.Response{}, fmt.Errorf("%s: %w", describe(r), res.Gone())
 		}
 		return httpapi.NoContent(), nil

@@ -96,6 +96,10 @@ func TestDeleteRoutes(t *testing.T) {
 			answer: &stubAnswer{status: revocation.StatusAlreadyGone}, wantStatus: 204, wantReq: revocation.Request{AppID: "0oaA", TokenID: "oarT"}},
 		{name: "bulk: user gone", route: RouteUserTokens, params: params("userId", "00uA"),
 			answer: &stubAnswer{status: revocation.StatusAlreadyGone}, wantStatus: 404, wantCode: "E0000007", wantReq: revocation.Request{UserID: "00uA"}},
+		// The user exists; each client's grants vanished between listing
+		// and revoking (another revocation won): done, not "no such user".
+		{name: "bulk: user's clients gone after listing", route: RouteUserTokens, params: params("userId", "00uA"),
+			answer: &stubAnswer{status: revocation.StatusAlreadyGone, op: revocation.OpRevokeUserClientTokens}, wantStatus: 204, wantReq: revocation.Request{UserID: "00uA"}},
 		{name: "bulk: app gone", route: RouteAppTokens, params: params("appId", "0oaA"),
 			answer: &stubAnswer{status: revocation.StatusAlreadyGone}, wantStatus: 404, wantCode: "E0000007", wantReq: revocation.Request{AppID: "0oaA"}},
 		{name: "bulk: user+client gone", route: RouteUserClientTokens, params: params("userId", "00uA", "clientId", "0oaC"),

@@ -31,6 +31,9 @@ type stubExecutor struct {
 type stubAnswer struct {
 	status revocation.Status
 	err    error
+	// op is the call the answer comes from; default: listing the clients
+	// for a user-wide request, revoking the app's tokens otherwise.
+	op revocation.Op
 }
 
 func (s *stubExecutor) Execute(ctx context.Context, req revocation.Request) (revocation.Result, error) {
@@ -46,7 +49,14 @@ func (s *stubExecutor) Execute(ctx context.Context, req revocation.Request) (rev
 		a = stubAnswer{status: revocation.StatusRevoked}
 	}
 	res := revocation.Result{Request: req, Status: a.status}
-	act := revocation.Action{Op: revocation.OpRevokeAppTokens, Status: a.status, Duration: 3 * time.Millisecond}
+	op := a.op
+	if op == "" {
+		op = revocation.OpRevokeAppTokens
+		if req.Scope() == revocation.ScopeUser {
+			op = revocation.OpListUserClients
+		}
+	}
+	act := revocation.Action{Op: op, Status: a.status, Duration: 3 * time.Millisecond}
 	switch {
 	case a.err != nil:
 		act.Status, act.Err = revocation.StatusFailed, a.err
