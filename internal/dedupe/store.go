@@ -186,12 +186,26 @@ func checkUUID(eventUUID string) error {
 // Claim claims eventUUID for source. A record that is queued (and not past
 // its TTL) or claimed under an unexpired lease is someone else's: the
 // result says which. An error is a failure of the table, not a conflict.
+//
+// A record that blocks the claim but is gone when read back (its holder
+// released it in between) is claimed again, once; if that races too, the
+// result is an error, so the caller queues the event anyway (fail open).
 func (s *Store) Claim(ctx context.Context, eventUUID, source string) Result {
-	res := Result{EventUUID: eventUUID}
 	if err := checkUUID(eventUUID); err != nil {
-		res.Err = err
-		return res
+		return Result{EventUUID: eventUUID, Err: err}
 	}
+	for range 2 {
+		if res, vanished := s.claimOnce(ctx, eventUUID, source); !vanished {
+			return res
+		}
+	}
+	return Result{EventUUID: eventUUID, Err: fmt.Errorf("dedupe: claim event %s: its record kept changing", eventUUID)}
+}
+
+// claimOnce tries to claim eventUUID; vanished reports a conflicting record
+// that no longer existed when read back.
+func (s *Store) claimOnce(ctx context.Context, eventUUID, source string) (res Result, vanished bool) {
+	res = Result{EventUUID: eventUUID}
 	now := s.now()
 	owner := uuid.NewString()
 	item := eventKey(eventUUID)
@@ -220,12 +234,12 @@ func (s *Store) Claim(ctx context.Context, eventUUID, source string) Result {
 	})
 	if err == nil {
 		res.Status, res.Claim = Claimed, &Claim{EventUUID: eventUUID, owner: owner}
-		return res
+		return res, false
 	}
 	var ccf *types.ConditionalCheckFailedException
 	if !errors.As(err, &ccf) {
 		res.Err = fmt.Errorf("dedupe: claim event %s: %w", eventUUID, err)
-		return res
+		return res, false
 	}
 	old := ccf.Item
 	if old == nil {
@@ -233,7 +247,10 @@ func (s *Store) Claim(ctx context.Context, eventUUID, source string) Result {
 		out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: eventKey(eventUUID), ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			res.Err = fmt.Errorf("dedupe: read claim of event %s: %w", eventUUID, err)
-			return res
+			return res, false
+		}
+		if out.Item == nil {
+			return res, true
 		}
 		old = out.Item
 	}
@@ -243,7 +260,7 @@ func (s *Store) Claim(ctx context.Context, eventUUID, source string) Result {
 	} else {
 		res.Status = InProgress
 	}
-	return res
+	return res, false
 }
 
 // ClaimAll claims each distinct uuid (in parallel, a few at a time) and

@@ -294,3 +294,82 @@ func TestTableErrorsAreNotConflicts(t *testing.T) {
 		t.Errorf("save cursor: %v", err)
 	}
 }
+
+// racingAPI is the real table with another producer racing each claim: a
+// conditional put that fails hides the old item (as implementations that
+// do not return it do) and the holder releases its record before it is
+// read back. With flapping, the holder claims it again right after the
+// read, every time.
+type racingAPI struct {
+	*dynamodb.Client
+	races    int // failed puts to race; -1: every one
+	flapping bool
+	held     map[string]types.AttributeValue
+}
+
+func (r *racingAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	out, err := r.Client.PutItem(ctx, in, opts...)
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) || r.races == 0 {
+		return out, err
+	}
+	r.races--
+	ccf.Item = nil
+	got, gerr := r.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: in.TableName, Key: map[string]types.AttributeValue{dedupe.KeyAttribute: in.Item[dedupe.KeyAttribute]}})
+	if gerr != nil {
+		return nil, gerr
+	}
+	r.held = got.Item
+	if _, derr := r.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: in.TableName, Key: map[string]types.AttributeValue{dedupe.KeyAttribute: in.Item[dedupe.KeyAttribute]}}); derr != nil {
+		return nil, derr
+	}
+	return out, err
+}
+
+func (r *racingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := r.Client.GetItem(ctx, in, opts...)
+	if err == nil && r.flapping && r.held != nil {
+		if _, perr := r.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: in.TableName, Item: r.held}); perr != nil {
+			return nil, perr
+		}
+	}
+	return out, err
+}
+
+func TestClaimWhileTheHolderReleases(t *testing.T) {
+	const ev = "7c1d2e3f-f7e0-11f0-9c1d-5b1e2f3a4c5d"
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		races    int
+		flapping bool
+		want     dedupe.Status
+		wantErr  bool
+	}{
+		// The record vanished between the put and the read: claim again.
+		{name: "released in between", races: 1, want: dedupe.Claimed},
+		// It keeps coming back: give up with an error so the caller
+		// queues the event anyway, never "in progress" for nobody.
+		{name: "keeps changing", races: -1, flapping: true, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, table := newTable(t)
+			holder := dedupe.New(client, table)
+			if r := holder.Claim(ctx, ev, "reconciler"); r.Status != dedupe.Claimed {
+				t.Fatalf("holder's claim: %+v", r)
+			}
+			api := &racingAPI{Client: client, races: tt.races, flapping: tt.flapping}
+			r := dedupe.New(api, table).Claim(ctx, ev, "hook")
+			if tt.wantErr {
+				if r.Err == nil {
+					t.Fatalf("claim = %+v, want an error", r)
+				}
+				return
+			}
+			if r.Err != nil || r.Status != tt.want || r.Claim == nil {
+				t.Fatalf("claim = %+v, want %v", r, tt.want)
+			}
+		})
+	}
+}

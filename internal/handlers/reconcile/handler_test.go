@@ -86,6 +86,7 @@ type staticSecret string
 func (s staticSecret) Current(context.Context) (string, error)        { return string(s), nil }
 func (s staticSecret) Previous(context.Context) (string, bool, error) { return "", false, nil }
 func (s staticSecret) Invalidate()                                    {}
+func (s staticSecret) Expire()                                        {}
 func hookDelivery(eventID string, evs ...json.RawMessage) string {
 	raws := make([]string, len(evs))
 	for i, ev := range evs {
