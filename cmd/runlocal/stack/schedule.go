@@ -96,13 +96,21 @@ func ParseRate(expr string) (time.Duration, error) {
 	return time.Duration(n) * per, nil
 }
 
+// AsyncRetryDelays are the waits before the retries of a scheduled
+// invocation that failed. EventBridge invokes asynchronously, and Lambda
+// retries a failed asynchronous invocation twice with the same event, about
+// one and two minutes later; locally the waits are short, so that a demo or
+// a test sees the retries.
+var AsyncRetryDelays = []time.Duration{time.Second, 2 * time.Second}
+
 // scheduler invokes one schedule's function.
 type scheduler struct {
 	Schedule
-	function localesm.Invoker
-	input    []byte // sent instead of the scheduled event when set (Input)
-	logger   *slog.Logger
-	now      func() time.Time
+	function    localesm.Invoker
+	input       []byte // sent instead of the scheduled event when set (Input)
+	logger      *slog.Logger
+	now         func() time.Time
+	retryDelays []time.Duration // timer invocations: AsyncRetryDelays
 }
 
 // payload is what EventBridge sends at t: the rule's Input, or the
@@ -125,16 +133,24 @@ func (sc *scheduler) payload(t time.Time) []byte {
 	return b
 }
 
-// invoke runs one scheduled invocation and logs its outcome.
+// invoke runs one scheduled invocation with a new event and logs its
+// outcome.
 func (sc *scheduler) invoke(ctx context.Context, trigger string) (lambdaruntime.Result, error) {
+	return sc.invokeWith(ctx, sc.payload(sc.now()), trigger, 0)
+}
+
+// invokeWith invokes the function with payload and logs the outcome;
+// attempt counts the retries of the same event.
+func (sc *scheduler) invokeWith(ctx context.Context, payload []byte, trigger string, attempt int) (lambdaruntime.Result, error) {
 	log := sc.logger.With(slog.String("function", sc.Function), slog.String("schedule", sc.Name()), slog.String("trigger", trigger))
-	res, err := sc.function.Invoke(ctx, sc.payload(sc.now()))
+	if attempt > 0 {
+		log = log.With(slog.Int("retry", attempt))
+	}
+	res, err := sc.function.Invoke(ctx, payload)
 	switch {
 	case err != nil:
 		log.Error("scheduled invocation failed", slog.Any("error", err))
 	case res.Error != nil:
-		// EventBridge invokes asynchronously: Lambda would retry twice.
-		// Locally the next tick is the retry.
 		log.Error("scheduled invocation returned an error", slog.String("requestId", res.RequestID),
 			slog.String("errorType", res.Error.Type), slog.Duration("duration", res.Duration))
 	default:
@@ -143,16 +159,41 @@ func (sc *scheduler) invoke(ctx context.Context, trigger string) (lambdaruntime.
 	return res, err
 }
 
+// invokeAsync invokes as EventBridge does, asynchronously: an invocation
+// that fails (a function error, or one that could not run) is retried with
+// the same event after each of sc.retryDelays, then dropped, as Lambda does
+// without an on-failure destination.
+func (sc *scheduler) invokeAsync(ctx context.Context) {
+	payload := sc.payload(sc.now())
+	for attempt := 0; ; attempt++ {
+		res, err := sc.invokeWith(ctx, payload, "timer", attempt)
+		if err == nil && res.Error == nil {
+			return
+		}
+		if attempt == len(sc.retryDelays) {
+			sc.logger.Error("scheduled invocation dropped after its retries", slog.String("function", sc.Function),
+				slog.String("schedule", sc.Name()), slog.Int("retries", attempt))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(sc.retryDelays[attempt]):
+		}
+	}
+}
+
 // run invokes the function on every tick until ctx ends. Ticks that come
-// while an invocation runs are dropped (EventBridge would invoke
-// concurrently; one at a time keeps a short ScheduleEvery from piling up).
+// while an invocation (or its retries) runs are dropped (EventBridge would
+// invoke concurrently; one at a time keeps a short ScheduleEvery from
+// piling up).
 func (sc *scheduler) run(ctx context.Context, ticks <-chan time.Time) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticks:
-			_, _ = sc.invoke(ctx, "timer")
+			sc.invokeAsync(ctx)
 		}
 	}
 }
@@ -246,10 +287,11 @@ func (s *Stack) newScheduler(function string, ev samtemplate.Event, opts Options
 		return nil, err
 	}
 	sc := &scheduler{
-		Schedule: Schedule{Function: function, Event: ev.Name, Expression: expr, Rate: rate, Period: rate},
-		function: s.Functions[function],
-		logger:   s.logger,
-		now:      time.Now,
+		Schedule:    Schedule{Function: function, Event: ev.Name, Expression: expr, Rate: rate, Period: rate},
+		function:    s.Functions[function],
+		logger:      s.logger,
+		now:         time.Now,
+		retryDelays: AsyncRetryDelays,
 	}
 	switch {
 	case opts.ScheduleEvery > 0:

@@ -374,3 +374,82 @@ func TestRunSchedule(t *testing.T) {
 		t.Errorf("RunSchedule(Fn) with one schedule: %v", err)
 	}
 }
+
+// flakyInvoker fails its first calls, then succeeds.
+type flakyInvoker struct {
+	recordingInvoker
+	functionErrors int // calls answered with a function error
+	runErrors      int // then calls that could not run
+}
+
+func (f *flakyInvoker) Invoke(ctx context.Context, payload []byte) (lambdaruntime.Result, error) {
+	f.recordingInvoker.Invoke(ctx, payload)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.functionErrors > 0:
+		f.functionErrors--
+		return lambdaruntime.Result{RequestID: "req-err", Error: &lambdaruntime.FunctionError{Type: "Boom"}}, nil
+	case f.runErrors > 0:
+		f.runErrors--
+		return lambdaruntime.Result{}, errors.New("bootstrap exited")
+	}
+	return lambdaruntime.Result{RequestID: "req-ok"}, nil
+}
+
+func TestSchedulerRetriesLikeAsyncInvocation(t *testing.T) {
+	tests := []struct {
+		name                      string
+		functionErrors, runErrors int
+		wantCalls                 int
+		wantDropped               bool
+	}{
+		{name: "success", wantCalls: 1},
+		{name: "function error once", functionErrors: 1, wantCalls: 2},
+		{name: "could not run once", runErrors: 1, wantCalls: 2},
+		{name: "error then crash", functionErrors: 1, runErrors: 1, wantCalls: 3},
+		{name: "fails every time", functionErrors: 5, wantCalls: 3, wantDropped: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := &flakyInvoker{functionErrors: tt.functionErrors, runErrors: tt.runErrors}
+			var log logtest.Buffer
+			sc := &scheduler{
+				Schedule: Schedule{Function: "Fn", Event: "Poll", RuleARN: "arn:aws:events:us-east-1:123456789012:rule/FnPoll"},
+				function: inv, logger: slog.New(slog.NewJSONHandler(&log, nil)), now: time.Now,
+				retryDelays: []time.Duration{time.Millisecond, 2 * time.Millisecond},
+			}
+			sc.invokeAsync(context.Background())
+			if n := inv.count(); n != tt.wantCalls {
+				t.Fatalf("%d invocations, want %d", n, tt.wantCalls)
+			}
+			for i, p := range inv.payloads {
+				if string(p) != string(inv.payloads[0]) {
+					t.Errorf("retry %d sent another event: %s, want the first one again", i, p)
+				}
+			}
+			if dropped := strings.Contains(log.String(), "dropped after its retries"); dropped != tt.wantDropped {
+				t.Errorf("dropped logged = %v, want %v:\n%s", dropped, tt.wantDropped, log.String())
+			}
+			if tt.wantCalls > 1 && !strings.Contains(log.String(), `"retry":1`) {
+				t.Errorf("retries are not marked in the log:\n%s", log.String())
+			}
+		})
+	}
+
+	// A context that ends during the wait stops the retries.
+	inv := &flakyInvoker{functionErrors: 5}
+	ctx, cancel := context.WithCancel(context.Background())
+	sc := &scheduler{Schedule: Schedule{Function: "Fn", Event: "Poll"}, function: inv, logger: slog.New(slog.DiscardHandler), now: time.Now,
+		retryDelays: []time.Duration{time.Hour}}
+	go func() {
+		for inv.count() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	sc.invokeAsync(ctx)
+	if n := inv.count(); n != 1 {
+		t.Errorf("%d invocations after the context ended during the wait, want 1", n)
+	}
+}
