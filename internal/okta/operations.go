@@ -390,14 +390,16 @@ func (a *appClientIDCache) put(appID, clientID string) {
 
 // NextPage fetches the page after p by GETting p.NextURL verbatim. The URL
 // must be on the org's origin under /api/v1/: credentials are never sent
-// anywhere else.
+// anywhere else. The next link is Okta's, so one that breaks that rule is
+// Okta misbehaving (ErrServer), not the caller's mistake; the error does
+// not repeat the link or the org's origin.
 func (c *Client) NextPage(ctx context.Context, p Page) (Page, error) {
 	if p.NextURL == "" {
 		return Page{}, fmt.Errorf("okta: next page: %w: this is the last page", ErrInvalidArgument)
 	}
 	u, err := url.Parse(p.NextURL)
 	if err != nil || !u.IsAbs() || !c.sameOrigin(u) || u.User != nil || !strings.HasPrefix(u.EscapedPath(), "/api/v1/") {
-		return Page{}, fmt.Errorf("okta: next page: %w: next link is not an /api/v1/ URL on the org's origin %s", ErrInvalidArgument, c.origin)
+		return Page{}, fmt.Errorf("okta: next page: %w: Okta's next link is not an /api/v1/ URL on the org's origin", ErrServer)
 	}
 	resp, err := c.doURL(ctx, http.MethodGet, p.NextURL)
 	if err != nil {

@@ -362,8 +362,10 @@ func TestNextPageRefusesForeignURLs(t *testing.T) {
 	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "[]") })
 	c := sswsClient(t, rec.srv.URL)
 	host := strings.TrimPrefix(rec.srv.URL, "http://")
+	if _, err := c.NextPage(context.Background(), Page{}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("NextPage of the last page: err = %v, want ErrInvalidArgument", err)
+	}
 	for _, next := range []string{
-		"",
 		"https://evil.example.com/api/v1/apps/x/tokens?after=1",
 		"http://127.0.0.2:1/api/v1/apps/x/tokens",
 		"https://" + host + "/api/v1/apps/x/tokens", // scheme differs
@@ -373,9 +375,14 @@ func TestNextPageRefusesForeignURLs(t *testing.T) {
 		rec.srv.URL + "/other",
 		"http://[::1",
 	} {
+		// Okta's link, so Okta's fault: a server error, which names
+		// neither the link nor the org.
 		_, err := c.NextPage(context.Background(), Page{NextURL: next})
-		if !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("NextPage(%q): err = %v, want ErrInvalidArgument", next, err)
+		if !errors.Is(err, ErrServer) || errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("NextPage(%q): err = %v, want ErrServer", next, err)
+		}
+		if err != nil && (strings.Contains(err.Error(), host) || strings.Contains(err.Error(), "evil")) {
+			t.Errorf("NextPage(%q): error %q repeats the link or the origin", next, err)
 		}
 	}
 	if n := len(rec.requests()); n != 0 {
