@@ -14,6 +14,7 @@ import (
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/handlers/listtokens"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/logging"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/setup"
 )
 
@@ -26,7 +27,9 @@ func main() {
 	if err != nil {
 		setup.Fail(logger, "list-tokens", "load AWS config", err)
 	}
-	client, err := setup.OktaClient(ctx, awsCfg, logger)
+	// Read-only routes: an OAuth service app's token carries only the
+	// read scopes, so this function could not revoke even if it tried.
+	client, err := setup.OktaClient(ctx, awsCfg, logger, func(c *okta.Config) { c.Scopes = okta.ReadScopes })
 	if err != nil {
 		setup.Fail(logger, "list-tokens", "configure Okta client", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/lambdatest"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/moto"
@@ -93,5 +94,34 @@ func TestBootstrapFailsInitWithoutConfiguration(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "list-tokens cannot start") || !strings.Contains(out.String(), "OKTA_ORG_URL") {
 		t.Errorf("init failure not logged with the missing variable:\n%s", out)
+	}
+}
+
+// TestBootstrapAsReadOnlyServiceApp checks that the read routes ask an
+// OAuth service app for the read scopes only: the fake org grants the app
+// nothing else, and answers a request for more with invalid_scope.
+func TestBootstrapAsReadOnlyServiceApp(t *testing.T) {
+	bin := lambdatest.Build(t, "ListTokensFunction")
+	srv := moto.Start(t)
+	org := oktafake.NewTest(t)
+	org.AddToken(samples.User, samples.Client, "offline_access")
+	secret, err := org.NewServiceApp("0oareadonlyapp01", "ro-key", okta.ReadScopes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretARN := srv.CreateSecret(t, "okta-token-revoker/okta-api", secret)
+	fn, out := bin.Start(t, lambdatest.Env(srv, map[string]string{
+		"OKTA_ORG_URL":        org.URL,
+		"OKTA_API_SECRET_ARN": secretARN,
+	}), 20*time.Second)
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(lambdatest.Invoke(t, fn, out, "list-user-clients.json").Payload, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, samples.Client) {
+		t.Fatalf("list-user-clients as a read-only service app: %d %s\n%s", resp.StatusCode, resp.Body, out)
+	}
+	if !slices.ContainsFunc(org.Requests(), func(r oktafake.Recorded) bool { return r.Path == "/oauth2/v1/token" }) {
+		t.Error("the function did not authenticate as the service app")
 	}
 }

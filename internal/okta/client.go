@@ -36,6 +36,10 @@ const UserAgent = "okta-token-revoker/" + Version
 // empty: the least needed to list and revoke users' and apps' tokens.
 var DefaultScopes = []string{"okta.users.read", "okta.users.manage", "okta.apps.read", "okta.apps.manage"}
 
+// ReadScopes are enough for the read-only operations: listing a user's
+// clients and refresh tokens and an app's tokens, resolving an app.
+var ReadScopes = []string{"okta.users.read", "okta.apps.read"}
+
 // Defaults of Config.
 const (
 	DefaultMaxAttempts    = 5

@@ -3,10 +3,13 @@ package oktafake
 import (
 	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"mime"
@@ -83,6 +86,31 @@ func (s *Server) RegisterServiceApp(clientID string, publicKey crypto.PublicKey,
 		s.auth.apps[clientID] = a
 	}
 	a.keys[keyID] = publicKey
+}
+
+// NewServiceApp registers a service app with a fresh 2048-bit RSA key,
+// granted exactly scopes (every okta.* scope when none are given), and
+// returns the Okta API secret that authenticates as it, in the format the
+// functions read: {"clientId", "privateKey" (PKCS#8 PEM), "keyId"}.
+func (s *Server) NewServiceApp(clientID, keyID string, scopes ...string) (secret string, err error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", fmt.Errorf("service app key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("service app key: %w", err)
+	}
+	s.RegisterServiceApp(clientID, key.Public(), keyID)
+	if len(scopes) > 0 {
+		s.SetServiceAppScopes(clientID, scopes...)
+	}
+	b, err := json.Marshal(map[string]string{
+		"clientId":   clientID,
+		"privateKey": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"keyId":      keyID,
+	})
+	return string(b), err
 }
 
 // RemoveServiceAppKey removes a key from a service app, as deleting it from

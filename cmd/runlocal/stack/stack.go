@@ -13,10 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -665,25 +662,15 @@ const (
 	serviceAppKeyID    = "local-key-1"
 )
 
-// registerServiceApp registers an OAuth 2.0 service app with a fresh RSA
-// key in the fake org and returns the Okta API secret that authenticates as
-// it.
+// ServiceAppScopes are the Okta scopes the README's Okta setup grants the
+// service app, and so all the local one is granted: a function that asked
+// for more would fail here as it would in a real org.
+var ServiceAppScopes = []string{"okta.users.read", "okta.users.manage", "okta.apps.read", "okta.apps.manage", "okta.logs.read"}
+
+// registerServiceApp registers an OAuth 2.0 service app in the fake org and
+// returns the Okta API secret that authenticates as it.
 func registerServiceApp(org *oktafake.Server) (string, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return "", fmt.Errorf("service app key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return "", fmt.Errorf("service app key: %w", err)
-	}
-	org.RegisterServiceApp(serviceAppClientID, key.Public(), serviceAppKeyID)
-	b, _ := json.Marshal(map[string]string{
-		"clientId":   serviceAppClientID,
-		"privateKey": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"keyId":      serviceAppKeyID,
-	})
-	return string(b), nil
+	return org.NewServiceApp(serviceAppClientID, serviceAppKeyID, ServiceAppScopes...)
 }
 
 // randomString returns 128 random bits as text.

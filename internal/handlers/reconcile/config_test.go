@@ -1,13 +1,16 @@
 package reconcile
 
 import (
+	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/dedupe"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/samtemplate"
 )
 
 func TestLoadSettings(t *testing.T) {
@@ -71,5 +74,46 @@ func TestLoadSettings(t *testing.T) {
 				t.Fatalf("got  %+v\nwant %+v", got, want)
 			}
 		})
+	}
+}
+
+// TestTemplateLookbackPattern keeps the template's ReconcileLookback
+// parameter from accepting a value the function then refuses at every
+// start (the template leaves DEDUPE_TTL at its default).
+func TestTemplateLookbackPattern(t *testing.T) {
+	tpl, err := samtemplate.Load("../../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	param, ok := tpl.Parameters["ReconcileLookback"]
+	if !ok || param.AllowedPattern == "" {
+		t.Fatal("template.yaml: no ReconcileLookback parameter with an AllowedPattern")
+	}
+	pattern := regexp.MustCompile(param.AllowedPattern)
+	base := map[string]string{EnvQueueURL: "https://sqs.us-east-1.amazonaws.com/123456789012/revocations", EnvTable: "t"}
+	var values []string
+	for n := 1; n <= 200; n++ {
+		values = append(values, fmt.Sprintf("%dh", n))
+	}
+	for _, n := range []int{1, 9, 10, 99, 100, 999, 1000, 5000, 9999, 10000, 10070, 10079, 10080, 10081, 10099, 10100, 12000, 99999} {
+		values = append(values, fmt.Sprintf("%dm", n))
+	}
+	values = append(values, "0h", "0m", "01h", "1d", "1h30m", "h", "")
+	for _, v := range values {
+		_, err := LoadSettings(func(k string) string {
+			if k == EnvLookback {
+				return v
+			}
+			return base[k]
+		})
+		// The pattern may be stricter (01h, 1h30m), never looser.
+		if pattern.MatchString(v) && err != nil {
+			t.Errorf("ReconcileLookback %q: the template accepts it, the function refuses it: %v", v, err)
+		}
+	}
+	for _, v := range []string{param.Default, "30m", "167h", "10079m"} {
+		if !pattern.MatchString(v) {
+			t.Errorf("ReconcileLookback %q: a valid look-back the template refuses", v)
+		}
 	}
 }
