@@ -33,22 +33,27 @@ const (
 // Okta's token endpoint refused ours, so re-reading the secret may help.
 type credentialError struct {
 	rejected bool
-	err      error
+	// oktaFailed: Okta's token endpoint failed (5xx, 429, no answer) after
+	// the credentials were read; the error wraps what Okta did.
+	oktaFailed bool
+	err        error
 }
 
 func (e *credentialError) Error() string { return e.err.Error() }
 func (e *credentialError) Unwrap() error { return e.err }
 
 // Is makes a refused credential a configuration problem (ErrUnauthorized),
-// and a secret that could not be read (anything but an unusable one)
+// and a secret that could not be read (not an unusable one, and not Okta's
+// token endpoint failing, which matches ErrServer, ErrRateLimited,
+// ErrTimeout or ErrUnavailable through the wrapped error)
 // ErrCredentialsUnavailable, so callers can tell "fix the secret" from
-// "try again later".
+// "try again later" from "Okta is failing".
 func (e *credentialError) Is(target error) bool {
 	switch target {
 	case ErrUnauthorized:
 		return e.rejected
 	case ErrCredentialsUnavailable:
-		return !e.rejected && !errors.Is(e.err, ErrInvalidCredentials)
+		return !e.rejected && !e.oktaFailed && !errors.Is(e.err, ErrInvalidCredentials)
 	}
 	return false
 }
@@ -210,7 +215,7 @@ func (a *authenticator) fetch(ctx context.Context, creds Credentials, id string)
 				return nil, err
 			}
 			// Already retried: the resource call must not retry it again.
-			return nil, &credentialError{err: fmt.Errorf("okta: get access token: %w", err)}
+			return nil, &credentialError{oktaFailed: true, err: fmt.Errorf("okta: get access token: %w", err)}
 		}
 		if resp.status == http.StatusOK {
 			return a.parseTokenResponse(resp, id)
@@ -226,7 +231,7 @@ func (a *authenticator) fetch(ctx context.Context, creds Credentials, id string)
 			continue
 		}
 		if resp.status == http.StatusTooManyRequests || resp.status >= 500 {
-			return nil, &credentialError{err: fmt.Errorf("okta: get access token: %w", e)}
+			return nil, &credentialError{oktaFailed: true, err: fmt.Errorf("okta: get access token: %w", e)}
 		}
 		// 400 invalid_client / invalid_scope / unauthorized_client, 401:
 		// our credentials or the app's grants are wrong.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,9 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
 )
 
 // tokenServer is an org authorization server and resource server in one:
@@ -208,8 +211,8 @@ func TestOAuth401GetsANewToken(t *testing.T) {
 	if err := c.RevokeAppTokens(context.Background(), cid); err != nil {
 		t.Fatal(err)
 	}
-	if s.tokenCalls != 2 || secret.invalidated != 1 {
-		t.Errorf("%d token calls, %d invalidations; want 2 and 1", s.tokenCalls, secret.invalidated)
+	if s.tokenCalls != 2 || secret.expiries != 1 {
+		t.Errorf("%d token calls, %d expiries; want 2 and 1", s.tokenCalls, secret.expiries)
 	}
 }
 
@@ -224,8 +227,8 @@ func TestOAuthRefusedCredentialsAreAConfigProblem(t *testing.T) {
 	if !IsConfigProblem(err) || !errors.Is(err, ErrUnauthorized) || IsRetryable(err) || !errors.As(err, &e) || e.ErrorCode != "invalid_client" {
 		t.Fatalf("err = %v", err)
 	}
-	if s.tokenCalls != 2 || secret.invalidated != 1 {
-		t.Errorf("%d token calls, %d invalidations; want 2 (re-read once) and 1", s.tokenCalls, secret.invalidated)
+	if s.tokenCalls != 2 || secret.expiries != 1 {
+		t.Errorf("%d token calls, %d expiries; want 2 (re-read once) and 1", s.tokenCalls, secret.expiries)
 	}
 	s.mu.Lock()
 	s.problems = nil // the refusals were the point
@@ -243,6 +246,12 @@ func TestOAuthTokenEndpointOutage(t *testing.T) {
 	err := c.RevokeAppTokens(context.Background(), cid)
 	if !errors.Is(err, ErrServer) || !IsRetryable(err) || IsConfigProblem(err) {
 		t.Fatalf("err = %v", err)
+	}
+	// The secret was read; Okta failed. Callers that check for unreadable
+	// credentials first (the revoker stops a batch for them) must not
+	// take this for one.
+	if errors.Is(err, ErrCredentialsUnavailable) {
+		t.Errorf("err = %v matches ErrCredentialsUnavailable", err)
 	}
 	if calls.Load() != 3 {
 		t.Errorf("%d calls, want 3 (the token call retried, not retried again by the API call)", calls.Load())
@@ -495,8 +504,8 @@ func TestRotatedAPITokenIsPickedUpAfter401(t *testing.T) {
 	if err := c.RevokeUserClientTokens(context.Background(), uid, cid); err != nil {
 		t.Fatalf("after rotation: %v", err)
 	}
-	if len(fake.ActiveTokens(uid, cid)) != 0 || secret.invalidated != 1 {
-		t.Errorf("tokens left %v, invalidations %d", fake.ActiveTokens(uid, cid), secret.invalidated)
+	if len(fake.ActiveTokens(uid, cid)) != 0 || secret.expiries != 1 {
+		t.Errorf("tokens left %v, expiries %d", fake.ActiveTokens(uid, cid), secret.expiries)
 	}
 }
 
@@ -512,5 +521,40 @@ func TestOAuthTokenEndpointHangIsATimeout(t *testing.T) {
 	err := c.RevokeAppTokens(context.Background(), cid)
 	if !errors.Is(err, ErrTimeout) || !IsRetryable(err) || IsConfigProblem(err) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// downSM is a Secrets Manager that serves one secret until it goes down.
+type downSM struct {
+	value string
+	down  atomic.Bool
+}
+
+func (d *downSM) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	if d.down.Load() {
+		return nil, errors.New("dial tcp: connection refused")
+	}
+	return &secretsmanager.GetSecretValueOutput{SecretString: &d.value}, nil
+}
+
+// TestOAuth401DuringSecretsOutage: a 401 for an access token Okta no
+// longer accepts makes the client re-read the secret; with Secrets Manager
+// down, the cached secret must still serve to get a new token.
+func TestOAuth401DuringSecretsOutage(t *testing.T) {
+	keys := testKeys(t)
+	s, url := newTokenServer(t, keys["rsa-pkcs8"])
+	s.rejectFirst = 1
+	sm := &downSM{value: `{"clientId":"0oaServiceApp","privateKey":` + jsonQuote(keys["rsa-pkcs8"]) + `,"keyId":"kid-1"}`}
+	cache := secrets.NewCache(sm, "okta-api", time.Hour, secrets.WithLogger(slog.New(slog.DiscardHandler)))
+	if _, err := cache.Current(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sm.down.Store(true)
+	c := testClient(t, url, CredentialsFromSecret(cache))
+	if err := c.RevokeAppTokens(context.Background(), cid); err != nil {
+		t.Fatalf("revoke after a 401 with Secrets Manager down: %v", err)
+	}
+	if s.tokenCalls != 2 {
+		t.Errorf("%d token calls, want 2 (a new token after the 401)", s.tokenCalls)
 	}
 }

@@ -252,10 +252,14 @@ type staticCredentials struct{ c Credentials }
 func (s staticCredentials) Credentials(context.Context) (Credentials, error) { return s.c, nil }
 func (staticCredentials) Invalidate()                                        {}
 
-// SecretSource is what internal/secrets.Cache provides.
+// SecretSource is what internal/secrets.Cache provides. Expire makes the
+// next read go to the store but keeps the cached value to serve if the
+// store cannot be read: a 401 may mean only that an access token expired
+// or a DPoP nonce is due, and must not cost the client a secret it can
+// still use while Secrets Manager is down.
 type SecretSource interface {
 	Current(ctx context.Context) (string, error)
-	Invalidate()
+	Expire()
 }
 
 // CredentialsFromSecret parses the secret on each (cached) read. The last
@@ -290,7 +294,7 @@ func (s *secretCredentials) Credentials(ctx context.Context) (Credentials, error
 	return c, nil
 }
 
-func (s *secretCredentials) Invalidate() { s.src.Invalidate() }
+func (s *secretCredentials) Invalidate() { s.src.Expire() }
 
 // truncate shortens s to at most n bytes, on a rune boundary.
 func truncate(s string, n int) string {

@@ -17,7 +17,7 @@ func (s failingSource) Invalidate()                                      {}
 type secretFunc func() (string, error)
 
 func (f secretFunc) Current(context.Context) (string, error) { return f() }
-func (f secretFunc) Invalidate()                             {}
+func (f secretFunc) Expire()                                 {}
 
 func TestCredentialFailuresAreClassified(t *testing.T) {
 	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })

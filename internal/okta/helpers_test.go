@@ -86,13 +86,13 @@ func oktaError(w http.ResponseWriter, status int, code, summary string) {
 }
 
 // rotatingSecret is a SecretSource whose value a test can change; it counts
-// reads and invalidations.
+// reads and expiries (the client's re-reads after a 401).
 type rotatingSecret struct {
-	mu          sync.Mutex
-	value       string
-	stale       string // served until Invalidate is called, if set
-	reads       int
-	invalidated int
+	mu       sync.Mutex
+	value    string
+	stale    string // served until Expire is called, if set
+	reads    int
+	expiries int
 }
 
 func (s *rotatingSecret) Current(context.Context) (string, error) {
@@ -105,10 +105,10 @@ func (s *rotatingSecret) Current(context.Context) (string, error) {
 	return s.value, nil
 }
 
-func (s *rotatingSecret) Invalidate() {
+func (s *rotatingSecret) Expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.invalidated++
+	s.expiries++
 	s.stale = ""
 }
 

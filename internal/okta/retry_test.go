@@ -29,8 +29,8 @@ func TestUnauthorizedRereadsCredentialsOnce(t *testing.T) {
 	if err := c.RevokeAppTokens(context.Background(), cid); err != nil {
 		t.Fatalf("after rotation: %v", err)
 	}
-	if secret.invalidated != 1 || len(rec.requests()) != 2 {
-		t.Errorf("invalidated %d times, %d requests; want 1 and 2", secret.invalidated, len(rec.requests()))
+	if secret.expiries != 1 || len(rec.requests()) != 2 {
+		t.Errorf("expired %d times, %d requests; want 1 and 2", secret.expiries, len(rec.requests()))
 	}
 	// The new secret is used from now on without another 401.
 	if err := c.RevokeAppTokens(context.Background(), cid); err != nil || len(rec.requests()) != 3 {
@@ -49,8 +49,8 @@ func TestUnauthorizedTwiceIsAConfigProblem(t *testing.T) {
 	if !errors.Is(err, ErrUnauthorized) || !IsConfigProblem(err) || IsRetryable(err) || !errors.As(err, &e) || e.ErrorCode != "E0000011" {
 		t.Fatalf("err = %v", err)
 	}
-	if secret.invalidated != 1 || len(rec.requests()) != 2 {
-		t.Errorf("invalidated %d times, %d requests; want 1 and 2", secret.invalidated, len(rec.requests()))
+	if secret.expiries != 1 || len(rec.requests()) != 2 {
+		t.Errorf("expired %d times, %d requests; want 1 and 2", secret.expiries, len(rec.requests()))
 	}
 }
 
