@@ -377,6 +377,10 @@ type Cursor struct {
 	// Next is the stored position (for the System Log: the next link);
 	// "" when nothing is stored yet.
 	Next string
+	// Reached is how far the position has got in time (for the System
+	// Log: the published time of the newest event handled); zero when
+	// unknown, as for cursors saved before it was kept.
+	Reached time.Time
 	// Version counts the saves; 0 = never saved.
 	Version   int64
 	UpdatedAt time.Time
@@ -404,23 +408,28 @@ func (s *Store) Cursor(ctx context.Context, name string) (Cursor, error) {
 	}
 	c.Version = v
 	c.UpdatedAt, _ = time.Parse(time.RFC3339Nano, stringAttr(out.Item, "updatedAt"))
+	c.Reached, _ = time.Parse(time.RFC3339Nano, stringAttr(out.Item, "reached"))
 	return c, nil
 }
 
 // SaveCursor replaces prev (as read by Cursor, or returned by the last
-// SaveCursor) with next, only if nobody saved another value since:
-// ErrCursorConflict otherwise. It returns the new cursor.
-func (s *Store) SaveCursor(ctx context.Context, prev Cursor, next string) (Cursor, error) {
+// SaveCursor) with next, reached so far in time (zero: unknown), only if
+// nobody saved another value since: ErrCursorConflict otherwise. It
+// returns the new cursor.
+func (s *Store) SaveCursor(ctx context.Context, prev Cursor, next string, reached time.Time) (Cursor, error) {
 	if next == "" {
 		return Cursor{}, fmt.Errorf("dedupe: save cursor %s: empty position", prev.Name)
 	}
 	now := s.now()
-	c := Cursor{Name: prev.Name, Next: next, Version: prev.Version + 1, UpdatedAt: now}
+	c := Cursor{Name: prev.Name, Next: next, Reached: reached, Version: prev.Version + 1, UpdatedAt: now}
 	item := cursorKey(prev.Name)
 	item["kind"] = &types.AttributeValueMemberS{Value: "cursor"}
 	item["next"] = &types.AttributeValueMemberS{Value: next}
 	item["version"] = number(c.Version)
 	item["updatedAt"] = &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)}
+	if !reached.IsZero() {
+		item["reached"] = &types.AttributeValueMemberS{Value: reached.UTC().Format(time.RFC3339Nano)}
+	}
 	in := &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item}
 	if prev.Version == 0 {
 		in.ConditionExpression = aws.String("attribute_not_exists(#pk)")

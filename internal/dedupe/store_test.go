@@ -190,29 +190,33 @@ func TestCursor(t *testing.T) {
 	if err != nil || c0.Version != 0 || c0.Next != "" {
 		t.Fatalf("missing cursor: %+v %v, want version 0", c0, err)
 	}
-	c1, err := s.SaveCursor(ctx, c0, "https://acme.okta.com/api/v1/logs?after=1")
+	c1, err := s.SaveCursor(ctx, c0, "https://acme.okta.com/api/v1/logs?after=1", time.Time{})
 	if err != nil || c1.Version != 1 {
 		t.Fatalf("first save: %+v %v", c1, err)
 	}
-	if _, err := s.SaveCursor(ctx, c0, "https://acme.okta.com/api/v1/logs?after=x"); !errors.Is(err, dedupe.ErrCursorConflict) {
+	if _, err := s.SaveCursor(ctx, c0, "https://acme.okta.com/api/v1/logs?after=x", time.Time{}); !errors.Is(err, dedupe.ErrCursorConflict) {
 		t.Fatalf("second first save: %v, want ErrCursorConflict", err)
 	}
 	clk.Advance(time.Minute)
-	c2, err := s.SaveCursor(ctx, c1, "https://acme.okta.com/api/v1/logs?after=2")
+	reached := time.Date(2026, 3, 2, 11, 59, 30, 123000000, time.UTC)
+	c2, err := s.SaveCursor(ctx, c1, "https://acme.okta.com/api/v1/logs?after=2", reached)
 	if err != nil || c2.Version != 2 {
 		t.Fatalf("second save: %+v %v", c2, err)
 	}
-	if _, err := s.SaveCursor(ctx, c1, "https://acme.okta.com/api/v1/logs?after=3"); !errors.Is(err, dedupe.ErrCursorConflict) {
+	if _, err := s.SaveCursor(ctx, c1, "https://acme.okta.com/api/v1/logs?after=3", time.Time{}); !errors.Is(err, dedupe.ErrCursorConflict) {
 		t.Fatalf("save from a stale cursor: %v, want ErrCursorConflict", err)
 	}
 	read, err := s.Cursor(ctx, "system-log")
-	if err != nil || read.Next != c2.Next || read.Version != 2 || !read.UpdatedAt.Equal(clk.Now()) {
+	if err != nil || read.Next != c2.Next || read.Version != 2 || !read.UpdatedAt.Equal(clk.Now()) || !read.Reached.Equal(reached) || !c2.Reached.Equal(reached) {
 		t.Fatalf("read back %+v %v, want %+v", read, err, c2)
+	}
+	if !c1.Reached.IsZero() {
+		t.Errorf("a cursor saved without a time reached has Reached %v", c1.Reached)
 	}
 	if other, err := s.Cursor(ctx, "other"); err != nil || other.Version != 0 {
 		t.Fatalf("cursors are named: %+v %v", other, err)
 	}
-	if _, err := s.SaveCursor(ctx, read, ""); err == nil {
+	if _, err := s.SaveCursor(ctx, read, "", time.Time{}); err == nil {
 		t.Fatal("saved an empty position")
 	}
 
@@ -223,7 +227,7 @@ func TestCursor(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.SaveCursor(ctx, read, fmt.Sprintf("https://acme.okta.com/api/v1/logs?after=run%d", i))
+			_, err := s.SaveCursor(ctx, read, fmt.Sprintf("https://acme.okta.com/api/v1/logs?after=run%d", i), time.Time{})
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -290,7 +294,7 @@ func TestTableErrorsAreNotConflicts(t *testing.T) {
 	if _, err := s.Cursor(ctx, "x"); !errors.Is(err, boom) {
 		t.Errorf("cursor: %v", err)
 	}
-	if _, err := s.SaveCursor(ctx, dedupe.Cursor{Name: "x"}, "n"); !errors.Is(err, boom) || errors.Is(err, dedupe.ErrCursorConflict) {
+	if _, err := s.SaveCursor(ctx, dedupe.Cursor{Name: "x"}, "n", time.Time{}); !errors.Is(err, boom) || errors.Is(err, dedupe.ErrCursorConflict) {
 		t.Errorf("save cursor: %v", err)
 	}
 }

@@ -230,7 +230,8 @@ type pageResult struct {
 	read       int
 	skipped    int
 	unreadable int
-	failures   int // event_hook.delivery events reported
+	failures   int       // event_hook.delivery events reported
+	newest     time.Time // the newest published time of the page's readable events
 }
 
 // handleEvents maps and queues raw LogEvents through enq, and reports hook
@@ -246,6 +247,9 @@ func (h *Handler) handleEvents(ctx context.Context, log *slog.Logger, enq *dedup
 			log.ErrorContext(ctx, "event skipped: unreadable", slog.Int("index", i),
 				slog.String("error", err.Error()), slog.String("event", string(raw)))
 			continue
+		}
+		if published, err := time.Parse(time.RFC3339Nano, ev.Published); err == nil && published.After(res.newest) {
+			res.newest = published
 		}
 		if ev.EventType == HookDeliveryEventType {
 			failures = append(failures, decodeHookFailure(ev, raw))
@@ -377,7 +381,11 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 			log.WarnContext(ctx, "Okta sent no next link on a polling page; the cursor stays")
 			return nil
 		}
-		saved, err := h.store.SaveCursor(context.WithoutCancel(ctx), cur, page.NextURL)
+		reached := cur.Reached
+		if res.newest.After(reached) {
+			reached = res.newest
+		}
+		saved, err := h.store.SaveCursor(context.WithoutCancel(ctx), cur, page.NextURL, reached)
 		if errors.Is(err, dedupe.ErrCursorConflict) {
 			stop = "cursor moved by another run"
 			log.InfoContext(ctx, "another run advanced the cursor; stopping")
@@ -401,11 +409,13 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 // reading it, so a first poll that fails is retried from the same point,
 // not from a look-back window that has moved on.
 //
-// The stored next link carries the filter and page size it was made with.
-// When the configuration changed (REVOKE_ON_EVENTS, RECONCILE_PAGE_SIZE),
-// the poll restarts from a new first page reaching back to the look-back,
-// or to the last save if that is older: events already queued are skipped
-// by the dedupe table, so nothing is queued twice and nothing is passed.
+// The stored next link carries the org, filter and page size it was made
+// with. When the configuration changed (OKTA_ORG_URL, REVOKE_ON_EVENTS,
+// RECONCILE_PAGE_SIZE), the poll restarts from a new first page reaching
+// back to the look-back, or to where the poll had got (the cursor's
+// Reached, less a margin) if that is older, as it is when the poll runs
+// behind: events already queued are skipped by the dedupe table, so
+// nothing is queued twice and nothing is passed.
 func (h *Handler) start(ctx context.Context, log *slog.Logger) (dedupe.Cursor, error) {
 	cur, err := h.store.Cursor(ctx, CursorName)
 	if err != nil {
@@ -421,7 +431,11 @@ func (h *Handler) start(ctx context.Context, log *slog.Logger) (dedupe.Cursor, e
 		if sameQuery(cur.Next, first) {
 			return cur, nil
 		}
-		if last := cur.UpdatedAt.Add(-restartMargin); !cur.UpdatedAt.IsZero() && last.Before(since) {
+		reached := cur.Reached
+		if reached.IsZero() {
+			reached = cur.UpdatedAt // saved before Reached was kept
+		}
+		if last := reached.Add(-restartMargin); !reached.IsZero() && last.Before(since) {
 			since = last
 			if oldest := now.Add(-maxLookback); since.Before(oldest) {
 				since = oldest // beyond the retention Okta refuses the query
@@ -430,10 +444,11 @@ func (h *Handler) start(ctx context.Context, log *slog.Logger) (dedupe.Cursor, e
 				return cur, err
 			}
 		}
-		log.WarnContext(ctx, "the stored cursor was made for other event types or page size; restarting the poll from a new first page",
+		log.WarnContext(ctx, "the stored cursor was made for another org URL, other event types or page size; restarting the poll from a new first page",
 			slog.String("storedCursor", cur.Next), slog.Time("since", since))
 	}
-	saved, err := h.store.SaveCursor(ctx, cur, first)
+	// Everything before since is behind the new first page by design.
+	saved, err := h.store.SaveCursor(ctx, cur, first, since)
 	if errors.Is(err, dedupe.ErrCursorConflict) {
 		// Another run started first: follow its cursor.
 		return h.store.Cursor(ctx, CursorName)
@@ -447,16 +462,17 @@ func (h *Handler) start(ctx context.Context, log *slog.Logger) (dedupe.Cursor, e
 	return saved, nil
 }
 
-// restartMargin reaches back before a cursor's last save when the poll
-// restarts from a time: events stored while that page was being read.
+// restartMargin reaches back before where a cursor had got when the poll
+// restarts from a time: events Okta stores late, out of published order.
 const restartMargin = 10 * time.Minute
 
-// sameQuery reports whether two System Log URLs have the same filter and
-// page size (the parts of a query a stored next link keeps).
+// sameQuery reports whether two System Log URLs are for the same org
+// origin and have the same filter and page size (the parts of a query a
+// stored next link keeps).
 func sameQuery(a, b string) bool {
 	ua, err1 := url.Parse(a)
 	ub, err2 := url.Parse(b)
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || ua.Scheme != ub.Scheme || !strings.EqualFold(ua.Host, ub.Host) {
 		return false
 	}
 	qa, qb := ua.Query(), ub.Query()

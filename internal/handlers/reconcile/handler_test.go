@@ -479,7 +479,7 @@ func TestShortDeadline(t *testing.T) {
 
 // TestEventTypesChangedRestartsThePoll: a stored next link keeps the filter
 // it was made with; after REVOKE_ON_EVENTS changes, the poll restarts from
-// a new first page reaching back to its last save, and events already
+// a new first page reaching back to where it had got, and events already
 // queued are not queued again.
 func TestEventTypesChangedRestartsThePoll(t *testing.T) {
 	e := newEnv(t)
@@ -492,7 +492,7 @@ func TestEventTypesChangedRestartsThePoll(t *testing.T) {
 	e.okta = client
 	e.clock.Advance(-2 * time.Hour) // the table's clock: the first run saved 2 h ago
 
-	e.add(userEvent("user.lifecycle.suspend", jane))
+	e.add(userEventAt(orgClock.Now(), "user.lifecycle.suspend", jane))
 	orgClock.Advance(time.Hour)
 	first := e.handler(t, func(c *Config) {
 		c.EventTypes = []string{"user.lifecycle.suspend"}
@@ -508,7 +508,7 @@ func TestEventTypesChangedRestartsThePoll(t *testing.T) {
 	// An hour and a half later (more than the look-back): a universal logout
 	// happened in between, while it was not enabled; now it is.
 	orgClock.Advance(30 * time.Minute)
-	logout := e.add(userEvent("user.authentication.universal_logout", john))
+	logout := e.add(userEventAt(orgClock.Now(), "user.authentication.universal_logout", john))
 	orgClock.Advance(time.Hour)
 	e.clock.Advance(2 * time.Hour)
 	second := e.handler(t, func(c *Config) {
@@ -536,5 +536,93 @@ func TestEventTypesChangedRestartsThePoll(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), "restarting the poll") || len(e.queued(t)) != 0 {
 		t.Fatalf("a steady run restarted or queued:\n%s", e.logs)
+	}
+}
+
+// TestRestartWhileBehindReachesBackToWhereThePollWas: a poll running behind
+// saves its cursor every run, so the last save is recent while its position
+// is hours old. A configuration change then restarts it from where it had
+// got (the cursor's Reached), not from the last save, or the events in
+// between would never be read.
+func TestRestartWhileBehindReachesBackToWhereThePollWas(t *testing.T) {
+	e := newEnv(t)
+	orgClock := fakeclock.New(time.Now().Add(-3 * time.Hour))
+	e.org = oktafake.NewTest(t, oktafake.WithClock(orgClock.Now))
+	client, err := okta.New(okta.Config{OrgURL: e.org.URL, Credentials: okta.StaticCredentials(okta.Credentials{APIToken: oktafake.DefaultAPIToken}), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.okta = client
+
+	// Three hours ago three suspensions, ten minutes apart.
+	var uuids []string
+	for _, user := range []string{jane, john, "00ub0oNGTSWTBKOLBOBB"} {
+		uuids = append(uuids, e.add(userEventAt(orgClock.Now(), "user.lifecycle.suspend", user)))
+		orgClock.Advance(10 * time.Minute)
+	}
+	// A poll with a page of one event and one page a run: behind.
+	behind := e.handler(t, func(c *Config) {
+		c.EventTypes = []string{"user.lifecycle.suspend"}
+		c.Lookback = 4 * time.Hour
+		c.PageSize, c.MaxPages = 1, 1
+	})
+	if err := behind.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.queued(t); len(got) != 1 || reasonOf(t, got[0]).EventUUID != uuids[0] {
+		t.Fatalf("the lagging run queued %+v, want the first suspension", got)
+	}
+	cur, err := e.store.Cursor(context.Background(), CursorName)
+	if err != nil || cur.Reached.IsZero() || time.Since(cur.Reached) < 170*time.Minute {
+		t.Fatalf("cursor %+v (%v): want Reached at the first suspension, about 3 h ago", cur, err)
+	}
+
+	// The operator changes the page size (or the event types): the poll
+	// restarts, with a look-back far shorter than the lag.
+	restarted := e.handler(t, func(c *Config) {
+		c.EventTypes = []string{"user.lifecycle.suspend"}
+		c.Lookback = time.Minute
+		c.PageSize = 10
+	})
+	if err := restarted.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.queued(t)
+	if len(got) != 2 || reasonOf(t, got[0]).EventUUID == uuids[0] || reasonOf(t, got[1]).EventUUID == uuids[0] {
+		t.Fatalf("after the restart queued %+v, want the two suspensions the lagging poll had not reached", got)
+	}
+	if !strings.Contains(e.logs.String(), "restarting the poll") {
+		t.Errorf("the restart is not logged:\n%s", e.logs)
+	}
+}
+
+// TestOrgURLChangedRestartsThePoll: a cursor stored for another org origin
+// (OKTA_ORG_URL moved to a custom domain) restarts the poll instead of
+// failing every run on a next link the client refuses to follow.
+func TestOrgURLChangedRestartsThePoll(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	old, err := e.store.Cursor(ctx, CursorName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := e.handler(t)
+	stale, err := first.logs.LogsURL(okta.LogQuery{EventTypes: first.query, Since: time.Now().Add(-time.Hour), Limit: first.pageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale = strings.Replace(stale, e.org.URL, "https://acme.okta.com", 1)
+	if _, err := e.store.SaveCursor(ctx, old, stale+"&after=1", time.Now().Add(-5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	suspended := e.add(userEvent("user.lifecycle.suspend", jane))
+	if err := first.Handle(ctx, scheduled()); err != nil {
+		t.Fatalf("poll with a cursor of another org URL: %v", err)
+	}
+	if got := e.queued(t); len(got) != 1 || reasonOf(t, got[0]).EventUUID != suspended {
+		t.Fatalf("queued %+v, want the suspension", got)
+	}
+	if cur, _ := e.store.Cursor(ctx, CursorName); !strings.HasPrefix(cur.Next, e.org.URL+"/") {
+		t.Fatalf("cursor %s is not on the org's URL", cur.Next)
 	}
 }

@@ -133,7 +133,13 @@ func uuidOf(ev json.RawMessage) string {
 var admin = oktafake.LogTarget{ID: "00uadm1nXyZ12345h1d7", Type: "User", AlternateID: "it.admin@acme.com"}
 
 func userEvent(eventType, userID string) json.RawMessage {
-	return oktafake.NewLogEvent(eventType, admin, oktafake.LogTarget{ID: userID, Type: "User"})
+	return userEventAt(time.Now(), eventType, userID)
+}
+
+// userEventAt is userEvent published at; with a fake org on another clock,
+// pass that clock's time, as Okta publishes events when it stores them.
+func userEventAt(at time.Time, eventType, userID string) json.RawMessage {
+	return oktafake.NewLogEventAt(at, eventType, admin, oktafake.LogTarget{ID: userID, Type: "User"})
 }
 
 // queued drains the queue and returns its requests sorted by user.
