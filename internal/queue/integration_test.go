@@ -204,3 +204,19 @@ func TestDelayRedeliveryOnMoto(t *testing.T) {
 		t.Fatalf("message not visible again after DelayRedelivery(0): %v", got)
 	}
 }
+
+func TestPublishDelayOnMoto(t *testing.T) {
+	ctx := context.Background()
+	client := motoServer.SQS()
+	queueURL, _ := motoServer.CreateQueueWithDLQ(t, "delayed-send", 30, 5)
+	if err := NewPublisher(client, queueURL).Publish(ctx, []Message{{ID: "m", Body: "later", Delay: MaxDelay}, {ID: "n", Body: "now"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &queueURL, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 || aws.ToString(out.Messages[0].Body) != "now" {
+		t.Fatalf("received %d messages (%v), want only the undelayed one", len(out.Messages), out.Messages)
+	}
+}

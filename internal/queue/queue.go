@@ -41,6 +41,8 @@ const (
 	MaxAttributes = 10
 	// MaxVisibilityTimeout is the longest visibility timeout SQS accepts.
 	MaxVisibilityTimeout = 12 * time.Hour
+	// MaxDelay is the longest delivery delay SQS accepts for a message.
+	MaxDelay = 15 * time.Minute
 )
 
 // Message is one message to publish.
@@ -54,6 +56,9 @@ type Message struct {
 	Body string
 	// Attributes are sent as SQS message attributes of type String.
 	Attributes map[string]string
+	// Delay keeps the message invisible this long after it is sent
+	// (DelaySeconds, rounded up to a second; 0..MaxDelay).
+	Delay time.Duration
 }
 
 // Publisher sends messages to one queue. It is safe for concurrent use.
@@ -269,6 +274,7 @@ func (p *Publisher) send(ctx context.Context, batch []pending, s *publishState) 
 			Id:                aws.String(m.entryID),
 			MessageBody:       aws.String(msg.Body),
 			MessageAttributes: attributes(msg.Attributes),
+			DelaySeconds:      int32((msg.Delay + time.Second - 1) / time.Second),
 		}
 		byEntry[m.entryID] = m
 	}
@@ -409,6 +415,9 @@ func validate(m Message) error {
 	}
 	if len(m.Attributes) > MaxAttributes {
 		return fmt.Errorf("%d attributes, SQS allows %d", len(m.Attributes), MaxAttributes)
+	}
+	if m.Delay < 0 || m.Delay > MaxDelay {
+		return fmt.Errorf("delay %s: SQS allows 0 to %s", m.Delay, MaxDelay)
 	}
 	for k, v := range m.Attributes {
 		if err := validAttributeName(k); err != nil {

@@ -152,6 +152,21 @@ func TestPublishChunks(t *testing.T) {
 	}
 }
 
+func TestPublishDelay(t *testing.T) {
+	api := &fakeAPI{}
+	msgs := []Message{{ID: "now", Body: "b"}, {ID: "later", Body: "b", Delay: 1500 * time.Millisecond}, {ID: "max", Body: "b", Delay: MaxDelay}}
+	if err := fastPublisher(api).Publish(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	var got []int32
+	for _, e := range api.calls[0].Entries {
+		got = append(got, e.DelaySeconds)
+	}
+	if !slices.Equal(got, []int32{0, 2, 900}) {
+		t.Fatalf("DelaySeconds = %v, want [0 2 900] (rounded up)", got)
+	}
+}
+
 func TestPublishAttributesAreStrings(t *testing.T) {
 	api := &fakeAPI{}
 	msg := Message{ID: "x", Body: "b", Attributes: map[string]string{"scope": "user", "eventType": "user.lifecycle.deactivate"}}
@@ -272,10 +287,12 @@ func TestPublishFailures(t *testing.T) {
 				{ID: "dup", Body: "x"},
 				{ID: "dup", Body: "y"},
 				{ID: "", Body: "no id"},
+				{ID: "delay-neg", Body: "x", Delay: -time.Second},
+				{ID: "delay-long", Body: "x", Delay: MaxDelay + time.Second},
 				{ID: "ok2", Body: "also fine"},
 			},
-			wantFailed:    []string{"empty", "nul", "bad-utf8", "attr-name", "attr-empty", "dup", "dup", ""},
-			wantPermanent: []string{"empty", "nul", "bad-utf8", "attr-name", "attr-empty", "dup", "dup", ""},
+			wantFailed:    []string{"empty", "nul", "bad-utf8", "attr-name", "attr-empty", "dup", "dup", "", "delay-neg", "delay-long"},
+			wantPermanent: []string{"empty", "nul", "bad-utf8", "attr-name", "attr-empty", "dup", "dup", "", "delay-neg", "delay-long"},
 			wantCalls:     1, wantIs: ErrInvalidMessage,
 		},
 		{
