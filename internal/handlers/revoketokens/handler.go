@@ -228,6 +228,7 @@ const (
 	MetricDryRun      = "DryRunRevocations"
 	MetricFailures    = "Failures"
 	MetricRateLimited = "RateLimited"
+	MetricDeferred    = "Deferred"
 	MetricOktaLatency = "OktaLatency"
 )
 

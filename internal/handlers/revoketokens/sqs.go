@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,16 @@ import (
 const (
 	AttrSource = "source" // "revocations-api"
 	AttrCaller = "caller" // the IAM identity that called POST /revocations
+	// AttrDeferrals counts how often a request was deferred: sent again
+	// as a new, delayed message instead of failing (see HandleSQS).
+	AttrDeferrals = "deferrals"
 )
+
+// MaxDeferrals bounds how often one request is deferred; after that it
+// fails like any other, and so reaches the DLQ after maxReceiveCount.
+// With Okta's one-minute windows that is more than an hour and a half of
+// being rate limited.
+const MaxDeferrals = 100
 
 // maxLoggedError bounds error texts in logs: a poison message's error may
 // quote a field name of arbitrary length.
@@ -50,10 +60,18 @@ type job struct {
 //
 // Per message: revoked, already gone or dry run = success. Invalid messages
 // (not JSON, unknown fields, invalid IDs) fail and are logged as poison:
-// after the queue's maxReceiveCount they land in the DLQ. An Okta 429 fails
-// the message and delays its redelivery until Okta's window resets (plus
-// jitter). 5xx, timeouts and connection failures fail it for a plain
-// redelivery. 401/403 fail it with an ERROR record marked configProblem.
+// after the queue's maxReceiveCount they land in the DLQ. 5xx, timeouts and
+// connection failures fail the message for a plain redelivery. 401/403
+// fail it with an ERROR record marked configProblem.
+//
+// Waiting is not failing: a message that Okta's rate limit (429) kept from
+// finishing, or that was not started because the deadline was near, is
+// deferred: sent again as a new message delayed until Okta's window resets
+// (plus jitter) or for a second or so, and reported done. Every receive
+// counts towards maxReceiveCount, so failing it instead would send valid
+// requests to the DLQ during a long throttle. If it cannot be sent again,
+// or was deferred MaxDeferrals times, it fails with its visibility set to
+// the same wait.
 //
 // Systemic failures (Okta rejects our credentials, or they cannot be read)
 // stop the batch: messages not yet started are reported as failures without
@@ -76,9 +94,11 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 	}
 	finishCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), finishBy)
 	defer cancel()
+	var deferred []deferral
 	for _, j := range jobs {
-		h.finish(finishCtx, rec, j, &failed)
+		h.finish(finishCtx, rec, j, &failed, &deferred)
 	}
+	h.deferAll(finishCtx, rec, deferred, &failed)
 	resp := events.SQSEventResponse{}
 	for _, id := range failed {
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
@@ -196,6 +216,9 @@ func (h *Handler) execute(ctx context.Context, j *job) {
 	if a, ok := msg.MessageAttributes[AttrCaller]; ok && a.StringValue != nil {
 		attrs = append(attrs, slog.String("enqueuedBy", *a.StringValue))
 	}
+	if n := deferralsOf(msg); n > 0 {
+		attrs = append(attrs, slog.Int(AttrDeferrals, n))
+	}
 	ctx = revocation.WithAuditAttrs(ctx, attrs...)
 	j.res, j.err = h.cfg.Executor.Execute(ctx, j.req)
 	if j.err != nil {
@@ -236,7 +259,7 @@ func classify(err error) failureKind {
 
 // finish logs and counts a job's outcome for each of its messages, and
 // delays the redelivery of rate-limited ones.
-func (h *Handler) finish(ctx context.Context, rec *metrics.Recorder, j *job, failed *[]string) {
+func (h *Handler) finish(ctx context.Context, rec *metrics.Recorder, j *job, failed *[]string, deferred *[]deferral) {
 	if j.started {
 		recordResult(rec, j.res)
 	}
@@ -253,12 +276,11 @@ func (h *Handler) finish(ctx context.Context, rec *metrics.Recorder, j *job, fai
 		}
 		switch {
 		case !j.started && j.late:
-			*failed = append(*failed, msg.MessageId)
 			recordFailure(rec, kindUnstarted)
 			h.logger.LogAttrs(ctx, slog.LevelWarn, "message not started: the deadline is near", attrs...)
 			// Nothing is wrong with it: let another invocation take it in
 			// seconds rather than after the visibility timeout.
-			h.redeliverAfter(ctx, msg, UnstartedDelay+h.cfg.Jitter(MaxJitter), "not started")
+			*deferred = append(*deferred, deferral{msg, UnstartedDelay + h.cfg.Jitter(MaxJitter), "not started"})
 		case !j.started:
 			// The batch stopped on a systemic failure (credentials): the
 			// visibility timeout is the backoff before the next attempt.
@@ -271,13 +293,14 @@ func (h *Handler) finish(ctx context.Context, rec *metrics.Recorder, j *job, fai
 				attrs = append(attrs, slog.Any("reason", req.Reason))
 			}
 			h.logger.LogAttrs(ctx, slog.LevelInfo, "message done", attrs...)
+		case j.kind == kindRateLimited:
+			recordFailure(rec, j.kind)
+			h.logFailure(ctx, j, attrs)
+			*deferred = append(*deferred, deferral{msg, h.rateLimitWait(j.err), "rate limited"})
 		default:
 			*failed = append(*failed, msg.MessageId)
 			recordFailure(rec, j.kind)
 			h.logFailure(ctx, j, attrs)
-			if j.kind == kindRateLimited {
-				h.delay(ctx, msg, j.err)
-			}
 		}
 	}
 }
@@ -310,14 +333,92 @@ func (h *Handler) logFailure(ctx context.Context, j *job, attrs []slog.Attr) {
 	h.logger.LogAttrs(ctx, level, msg, attrs...)
 }
 
-// delay keeps a rate-limited message invisible until Okta's window resets,
-// plus jitter, so the redelivery does not hit Okta while it still says no.
-func (h *Handler) delay(ctx context.Context, msg events.SQSMessage, err error) {
+// rateLimitWait is how long a rate-limited request waits: until Okta's
+// window resets, plus jitter, so it does not hit Okta while it still says
+// no, nor together with every other request waiting for the same window.
+func (h *Handler) rateLimitWait(err error) time.Duration {
 	wait := DefaultRateLimitDelay
 	if reset, _ := okta.RateLimitReset(err); !reset.IsZero() {
 		wait = reset.Sub(h.cfg.Now())
 	}
-	h.redeliverAfter(ctx, msg, max(wait, time.Second)+h.cfg.Jitter(MaxJitter), "rate limited")
+	return max(wait, time.Second) + h.cfg.Jitter(MaxJitter)
+}
+
+// deferral is a message to send again after wait, and why.
+type deferral struct {
+	msg  events.SQSMessage
+	wait time.Duration
+	why  string
+}
+
+// deferAll sends each deferred message again as a new message delayed by
+// its wait (capped at SQS's 15 minutes), carrying its attributes and a
+// deferral count, and leaves the original to be deleted as done. What
+// cannot be sent, or was deferred MaxDeferrals times already, fails
+// instead with its visibility set to its wait: nothing is lost either way.
+func (h *Handler) deferAll(ctx context.Context, rec *metrics.Recorder, ds []deferral, failed *[]string) {
+	var msgs []queue.Message
+	var sending, fallback []deferral
+	for _, d := range ds {
+		n := deferralsOf(d.msg)
+		if h.cfg.Publisher == nil || n >= MaxDeferrals {
+			fallback = append(fallback, d)
+			continue
+		}
+		attrs := map[string]string{AttrDeferrals: strconv.Itoa(n + 1)}
+		for name, a := range d.msg.MessageAttributes {
+			if name != AttrDeferrals && a.DataType == "String" && a.StringValue != nil {
+				attrs[name] = *a.StringValue
+			}
+		}
+		msgs = append(msgs, queue.Message{ID: d.msg.MessageId, Body: d.msg.Body, Attributes: attrs, Delay: min(d.wait, queue.MaxDelay)})
+		sending = append(sending, d)
+	}
+	if len(msgs) > 0 {
+		notSent := make(map[string]bool)
+		if err := h.cfg.Publisher.Publish(ctx, msgs); err != nil {
+			var pe *queue.PublishError
+			if errors.As(err, &pe) {
+				for _, id := range pe.Failed {
+					notSent[id] = true
+				}
+			} else {
+				for _, m := range msgs {
+					notSent[m.ID] = true
+				}
+			}
+			h.logger.WarnContext(ctx, "cannot defer messages as new ones; they fail and SQS redelivers them",
+				slog.Int("notSent", len(notSent)), slog.String("error", truncate(err.Error(), maxLoggedError)))
+		}
+		for i, d := range sending {
+			if notSent[d.msg.MessageId] {
+				fallback = append(fallback, d)
+				continue
+			}
+			rec.Add(MetricDeferred, 1)
+			h.logger.InfoContext(ctx, "message deferred: sent again as a new, delayed message",
+				slog.String("messageId", d.msg.MessageId), slog.String("why", d.why),
+				slog.Int64("delaySeconds", int64((msgs[i].Delay+time.Second-1)/time.Second)),
+				slog.String(AttrDeferrals, msgs[i].Attributes[AttrDeferrals]))
+		}
+	}
+	for _, d := range fallback {
+		*failed = append(*failed, d.msg.MessageId)
+		h.redeliverAfter(ctx, d.msg, d.wait, d.why)
+	}
+}
+
+// deferralsOf is the message's deferral count (0 when absent or unreadable).
+func deferralsOf(msg events.SQSMessage) int {
+	a, ok := msg.MessageAttributes[AttrDeferrals]
+	if !ok || a.StringValue == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(*a.StringValue)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 // redeliverAfter sets a failed message's visibility so SQS redelivers it

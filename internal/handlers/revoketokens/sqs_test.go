@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
@@ -70,7 +72,9 @@ func TestHandleSQSOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"bad-id", "limited", "limited-no-reset", "no-scope", "not-json", "server", "timeout", "typo"}
+	// Rate-limited messages are deferred, not failed: waiting on Okta must
+	// not count towards maxReceiveCount.
+	want := []string{"bad-id", "no-scope", "not-json", "server", "timeout", "typo"}
 	if got := failedIDs(resp); !slices.Equal(got, want) {
 		t.Fatalf("failed = %v, want %v", got, want)
 	}
@@ -78,16 +82,21 @@ func TestHandleSQSOutcomes(t *testing.T) {
 		t.Errorf("executor called %d times, want 8 (poison messages never reach it)", n)
 	}
 
-	// 429: invisible until Okta's reset plus jitter (2 s in tests).
-	if v, ok := env.sqs.visibilityOf("rh-limited"); !ok || v != 32 {
-		t.Errorf("visibility of the rate-limited message = %d (set %v), want 32", v, ok)
+	// 429: sent again, delayed until Okta's reset plus jitter (2 s in
+	// tests), with a deferral count.
+	deferred := env.pub.sent()
+	if len(deferred) != 2 {
+		t.Fatalf("deferred %d messages, want the 2 rate-limited ones: %+v", len(deferred), deferred)
 	}
-	if v, ok := env.sqs.visibilityOf("rh-limited-no-reset"); !ok || v != int32((DefaultRateLimitDelay+2*time.Second)/time.Second) {
-		t.Errorf("visibility without a reset = %d (set %v), want the default delay plus jitter", v, ok)
+	wantDelay := map[string]time.Duration{"limited": 32 * time.Second, "limited-no-reset": DefaultRateLimitDelay + 2*time.Second}
+	for _, m := range deferred {
+		if d, ok := wantDelay[m.ID]; !ok || m.Delay != d || m.Attributes[AttrDeferrals] != "1" || m.Body != bodyOf(ev, m.ID) {
+			t.Errorf("deferred %+v, want delay %v, deferrals 1 and the original body", m, d)
+		}
 	}
-	for _, id := range []string{"server", "timeout", "typo", "ok"} {
+	for _, id := range []string{"limited", "limited-no-reset", "server", "timeout", "typo", "ok"} {
 		if _, ok := env.sqs.visibilityOf("rh-" + id); ok {
-			t.Errorf("visibility of %s changed; only rate-limited messages are delayed", id)
+			t.Errorf("visibility of %s changed", id)
 		}
 	}
 
@@ -110,7 +119,7 @@ func TestHandleSQSOutcomes(t *testing.T) {
 	doc := metricsDoc(t, env.metrics)
 	for name, want := range map[string]float64{
 		MetricMessages: 12, MetricFailures: 8, MetricRateLimited: 2, MetricRevocations: 1, MetricAlreadyGone: 1,
-		"FailuresInvalid": 4, "FailuresServer": 1, "FailuresTimeout": 1, "FailuresRateLimited": 2, MetricDryRun: 1,
+		"FailuresInvalid": 4, "FailuresServer": 1, "FailuresTimeout": 1, "FailuresRateLimited": 2, MetricDryRun: 1, MetricDeferred: 2,
 	} {
 		if got, _ := doc[name].(float64); got != want {
 			t.Errorf("metric %s = %v, want %v", name, doc[name], want)
@@ -230,13 +239,13 @@ func TestHandleSQSStopsStartingNearTheDeadline(t *testing.T) {
 		remaining   time.Duration // before the deadline, when the batch starts
 		perCall     time.Duration // clock advance per executed request
 		wantCalls   int
-		wantFailed  []string
+		wantLeft    []string // not started: deferred
 		concurrency int
 	}{
 		{name: "plenty of time", remaining: time.Minute, perCall: time.Second, wantCalls: 3, concurrency: 1},
-		{name: "deadline already near", remaining: 5 * time.Second, wantCalls: 0, wantFailed: []string{"m1", "m2", "m3"}, concurrency: 2},
+		{name: "deadline already near", remaining: 5 * time.Second, wantCalls: 0, wantLeft: []string{"m1", "m2", "m3"}, concurrency: 2},
 		{name: "runs out after the first", remaining: 30 * time.Second, perCall: 25 * time.Second, wantCalls: 1,
-			wantFailed: []string{"m2", "m3"}, concurrency: 1},
+			wantLeft: []string{"m2", "m3"}, concurrency: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,22 +271,82 @@ func TestHandleSQSStopsStartingNearTheDeadline(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := failedIDs(resp); !slices.Equal(got, tt.wantFailed) {
-				t.Errorf("failed = %v, want %v", got, tt.wantFailed)
+			if got := failedIDs(resp); len(got) != 0 {
+				t.Errorf("failed = %v, want none: unstarted messages are deferred", got)
 			}
 			if n := len(env.exec.called()); n != tt.wantCalls {
 				t.Errorf("executed %d, want %d", n, tt.wantCalls)
 			}
 			// Unstarted messages come back in seconds (UnstartedDelay plus
-			// the stub's 2 s jitter), not after the visibility timeout.
-			want := int32((UnstartedDelay + 2*time.Second) / time.Second)
-			for _, id := range tt.wantFailed {
-				if v, ok := env.sqs.visibilityOf("rh-" + id); !ok || v != want {
-					t.Errorf("visibility of %s = %d (set: %v), want %d", id, v, ok, want)
+			// the stub's 2 s jitter), as new messages, so that a busy
+			// queue does not push them towards the DLQ.
+			var left []string
+			for _, m := range env.pub.sent() {
+				left = append(left, m.ID)
+				if m.Delay != UnstartedDelay+2*time.Second || m.Attributes[AttrDeferrals] != "1" || m.Body != bodyOf(ev, m.ID) {
+					t.Errorf("deferred %+v, want a delay of %v and deferrals 1", m, UnstartedDelay+2*time.Second)
 				}
+			}
+			if !slices.Equal(left, tt.wantLeft) {
+				t.Errorf("deferred %v, want %v", left, tt.wantLeft)
 			}
 		})
 	}
+}
+
+// TestHandleSQSDeferralFallback: a message that cannot be deferred (the
+// queue refuses the copy, or it was deferred MaxDeferrals times) fails with
+// its visibility set to the wait instead: never lost, never deleted.
+func TestHandleSQSDeferralFallback(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	limited := &okta.Error{StatusCode: 429, RateLimitReset: now.Add(30 * time.Second)}
+	answers := map[string]stubAnswer{
+		key(revocation.Request{AppID: "0oaA"}): {err: fmt.Errorf("revoke: %w", limited)},
+		key(revocation.Request{AppID: "0oaB"}): {err: fmt.Errorf("revoke: %w", limited)},
+	}
+	worn := sqsMessage("worn", `{"appId":"0oaB"}`)
+	worn.MessageAttributes = map[string]events.SQSMessageAttribute{
+		AttrDeferrals: {DataType: "String", StringValue: aws.String(strconv.Itoa(MaxDeferrals))},
+		AttrCaller:    {DataType: "String", StringValue: aws.String("arn:aws:iam::123456789012:user/ops")},
+	}
+	fresh := sqsMessage("fresh", `{"appId":"0oaA"}`)
+	fresh.MessageAttributes = map[string]events.SQSMessageAttribute{
+		AttrDeferrals: {DataType: "String", StringValue: aws.String("7")},
+		AttrCaller:    {DataType: "String", StringValue: aws.String("arn:aws:iam::123456789012:user/ops")},
+	}
+	ev := events.SQSEvent{Records: []events.SQSMessage{fresh, worn}}
+
+	t.Run("queue accepts the copy", func(t *testing.T) {
+		env := newTestEnv(t, answers, func(c *Config) { c.Now = func() time.Time { return now } })
+		resp, _ := env.h.HandleSQS(context.Background(), ev)
+		if got := failedIDs(resp); !slices.Equal(got, []string{"worn"}) {
+			t.Fatalf("failed = %v, want the message deferred %d times already", got, MaxDeferrals)
+		}
+		sent := env.pub.sent()
+		if len(sent) != 1 || sent[0].ID != "fresh" || sent[0].Attributes[AttrDeferrals] != "8" ||
+			sent[0].Attributes[AttrCaller] != "arn:aws:iam::123456789012:user/ops" {
+			t.Fatalf("deferred %+v, want fresh with deferrals 8 and its caller", sent)
+		}
+		if v, ok := env.sqs.visibilityOf("rh-worn"); !ok || v != 32 {
+			t.Errorf("visibility of the worn-out message = %d (set %v), want 32", v, ok)
+		}
+	})
+	t.Run("queue refuses the copy", func(t *testing.T) {
+		env := newTestEnv(t, answers, func(c *Config) { c.Now = func() time.Time { return now } })
+		env.pub.err = errors.New("AccessDenied")
+		resp, _ := env.h.HandleSQS(context.Background(), ev)
+		if got := failedIDs(resp); !slices.Equal(got, []string{"fresh", "worn"}) {
+			t.Fatalf("failed = %v, want both", got)
+		}
+		for _, id := range []string{"fresh", "worn"} {
+			if v, ok := env.sqs.visibilityOf("rh-" + id); !ok || v != 32 {
+				t.Errorf("visibility of %s = %d (set %v), want 32", id, v, ok)
+			}
+		}
+		if doc := metricsDoc(t, env.metrics); doc[MetricDeferred] != nil && doc[MetricDeferred] != 0.0 {
+			t.Errorf("Deferred = %v, want 0", doc[MetricDeferred])
+		}
+	})
 }
 
 func TestHandleSQSDeduplicates(t *testing.T) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -132,6 +134,23 @@ func (p *stubPublisher) Publish(_ context.Context, msgs []queue.Message) error {
 	}
 	p.msgs = append(p.msgs, msgs...)
 	return nil
+}
+
+// sent returns the messages published so far.
+func (p *stubPublisher) sent() []queue.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.msgs)
+}
+
+// bodyOf returns the body of the event's message id.
+func bodyOf(ev events.SQSEvent, id string) string {
+	for _, m := range ev.Records {
+		if m.MessageId == id {
+			return m.Body
+		}
+	}
+	return ""
 }
 
 // testEnv bundles a handler with its doubles and captured output.
