@@ -693,6 +693,8 @@ func checkAlarms(p project) (problems []string) {
 			dm, _ := d.(map[string]any)
 			var target string
 			switch v := dm["Value"].(type) {
+			case string: // a custom metric's dimension, e.g. Function=reconcile
+				target = v
 			case map[string]any:
 				if ref, ok := v["Ref"].(string); ok {
 					target = ref
@@ -714,6 +716,9 @@ func checkAlarms(p project) (problems []string) {
 		{"AWS/Lambda", "Errors", revokeFn},
 		{"AWS/Lambda", "Throttles", revokeFn},
 		{"AWS/Lambda", "Errors", reconcileFn},
+		{"OktaTokenRevoker", "HookDeliveriesNotQueued", "okta-hook"},
+		{"OktaTokenRevoker", "HookEventsUnreadable", "okta-hook"},
+		{"OktaTokenRevoker", "ReconcileEventsUnreadable", "reconcile"},
 	}
 	for _, m := range want {
 		if !have[m] {
