@@ -257,8 +257,8 @@ func classify(err error) failureKind {
 	return kindOther
 }
 
-// finish logs and counts a job's outcome for each of its messages, and
-// delays the redelivery of rate-limited ones.
+// finish logs and counts a job's outcome for each of its messages, adds
+// the failed ones to failed and those to send again later to deferred.
 func (h *Handler) finish(ctx context.Context, rec *metrics.Recorder, j *job, failed *[]string, deferred *[]deferral) {
 	if j.started {
 		recordResult(rec, j.res)
@@ -321,6 +321,8 @@ func (h *Handler) logFailure(ctx context.Context, j *job, attrs []slog.Attr) {
 	case kindInvalid:
 		level, msg = slog.LevelError, "poison message: it can never succeed and goes to the dead-letter queue after the queue's maxReceiveCount"
 		attrs = append(attrs, slog.Bool("poison", true))
+	case kindRateLimited:
+		msg = "rate limited: the request is deferred until Okta's window resets"
 	case kindRejected:
 		level, msg = slog.LevelError, "Okta rejected this request; SQS redelivers it and it goes to the dead-letter queue after the queue's maxReceiveCount"
 		var oktaErr *okta.Error
