@@ -295,13 +295,16 @@ func (c *Client) RevokeAppToken(ctx context.Context, appID, tokenID string) erro
 
 // RevokeUserSessions ends all of the user's Okta sessions and, with
 // oauthTokens, also revokes the OAuth tokens issued to the user:
-// DELETE /api/v1/users/{userId}/sessions?oauthTokens=.
+// DELETE /api/v1/users/{userId}/sessions?oauthTokens=&forgetDevices=false.
+// forgetDevices is sent as false: Identity Engine's default (true) would
+// also clear the user's remembered factors on every device, which is more
+// than ending sessions and differs between engines.
 func (c *Client) RevokeUserSessions(ctx context.Context, userID string, oauthTokens bool) error {
 	path, err := apiPath("", "users", "userId", userID, "", "sessions")
 	if err != nil {
 		return fmt.Errorf("okta: revoke user sessions: %w", err)
 	}
-	_, err = c.do(ctx, http.MethodDelete, path, url.Values{"oauthTokens": {strconv.FormatBool(oauthTokens)}})
+	_, err = c.do(ctx, http.MethodDelete, path, url.Values{"oauthTokens": {strconv.FormatBool(oauthTokens)}, "forgetDevices": {"false"}})
 	return err
 }
 

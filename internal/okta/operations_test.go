@@ -69,9 +69,9 @@ func operations() []operation {
 				}
 				return err
 			}},
-		{"RevokeUserSessions/oauthTokens", "DELETE", "/api/v1/users/" + uid + "/sessions", "oauthTokens=true", 204, "",
+		{"RevokeUserSessions/oauthTokens", "DELETE", "/api/v1/users/" + uid + "/sessions", "forgetDevices=false&oauthTokens=true", 204, "",
 			func(ctx context.Context, c *Client) error { return c.RevokeUserSessions(ctx, uid, true) }},
-		{"RevokeUserSessions", "DELETE", "/api/v1/users/" + uid + "/sessions", "oauthTokens=false", 204, "",
+		{"RevokeUserSessions", "DELETE", "/api/v1/users/" + uid + "/sessions", "forgetDevices=false&oauthTokens=false", 204, "",
 			func(ctx context.Context, c *Client) error { return c.RevokeUserSessions(ctx, uid, false) }},
 	}
 }

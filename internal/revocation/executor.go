@@ -247,13 +247,29 @@ func (e *Executor) revokeUserTokens(ctx context.Context, res *Result) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if e.revokeSessions {
+	if e.revokeSessions && !answersSessionClear(res.Request) {
 		_, err := e.do(ctx, res, Action{Op: OpRevokeUserSessions, UserID: userID}, func(ctx context.Context) error {
 			return e.okta.RevokeUserSessions(ctx, userID, true)
 		})
 		return err
 	}
 	return nil
+}
+
+// EventSessionClear is the Okta event logged when a user's sessions are
+// ended, by an admin or by this service's RevokeUserSessions call.
+const EventSessionClear = "user.session.clear"
+
+// answersSessionClear reports whether req was queued for a
+// user.session.clear event. Its sessions are already gone; ending them
+// again would log another user.session.clear, which the hook and the
+// reconciler would queue again: a loop that never ends.
+func answersSessionClear(req Request) bool {
+	if len(req.Reason) == 0 {
+		return false
+	}
+	reason, err := req.DecodeReason()
+	return err == nil && reason.EventType == EventSessionClear
 }
 
 func continueAfter(ctx context.Context, err error) bool {

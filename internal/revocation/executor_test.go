@@ -215,6 +215,20 @@ func TestExecute(t *testing.T) {
 			wantOps: []Op{OpListUserClients, OpRevokeUserClientTokens, OpRevokeUserClientTokens, OpRevokeUserSessions},
 		},
 		{
+			// Ending the sessions logs user.session.clear, which is queued
+			// again: answering that event must not end them again.
+			name: "user with sessions, for a user.session.clear event", sessions: true,
+			req:        Request{UserID: "00uAlice", Reason: json.RawMessage(`{"source":"okta-event-hook","eventUuid":"e1","eventType":"user.session.clear"}`)},
+			wantStatus: StatusRevoked, wantActive: 1,
+			wantOps: []Op{OpListUserClients, OpRevokeUserClientTokens, OpRevokeUserClientTokens},
+		},
+		{
+			name: "user with sessions, for another event", sessions: true,
+			req:        Request{UserID: "00uAlice", Reason: json.RawMessage(`{"source":"okta-event-hook","eventUuid":"e2","eventType":"user.lifecycle.suspend"}`)},
+			wantStatus: StatusRevoked, wantActive: 1,
+			wantOps: []Op{OpListUserClients, OpRevokeUserClientTokens, OpRevokeUserClientTokens, OpRevokeUserSessions},
+		},
+		{
 			name: "user gone", req: Request{UserID: "00uDeleted"},
 			wantStatus: StatusAlreadyGone, wantActive: 4,
 			wantOps: []Op{OpListUserClients}, wantOutcomes: []Status{StatusAlreadyGone},
