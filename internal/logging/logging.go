@@ -7,11 +7,14 @@
 package logging
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -37,15 +40,15 @@ const Redacted = "[REDACTED]"
 var sensitiveKeyParts = []string{
 	"authorization", "apitoken", "privatekey", "secret", "password", "passwd",
 	"assertion", "accesstoken", "refreshtoken", "idtoken", "sessiontoken",
-	"securitytoken", "bearer", "cookie",
+	"securitytoken", "bearer", "cookie", "dpop",
 }
 
 // IsSensitiveKey reports whether attributes named key are redacted:
 // case-insensitively, ignoring "-", "_" and ".", the key is or contains
 // authorization, apitoken, privatekey, secret, password, passwd, assertion,
-// accesstoken, refreshtoken, idtoken, sessiontoken, securitytoken, bearer
-// or cookie. (So "secretArn" is redacted too: over-redacting is the safe
-// side; log it under another key such as "arn".)
+// accesstoken, refreshtoken, idtoken, sessiontoken, securitytoken, bearer,
+// cookie or dpop. (So "secretArn" is redacted too: over-redacting is the
+// safe side; log it under another key such as "arn".)
 func IsSensitiveKey(key string) bool {
 	k := strings.Map(func(r rune) rune {
 		switch r {
@@ -101,8 +104,10 @@ func looksLikeJWT(v string) bool {
 // logging call's ctx is a Lambda invocation context, "requestId". String
 // attributes whose key or value looks secret (IsSensitiveKey,
 // IsSensitiveValue) are written as "[REDACTED]", including inside groups;
-// a group under a sensitive key is redacted whole. Messages are not
-// inspected: never put a secret in a message.
+// a group under a sensitive key is redacted whole. Credentials inside
+// longer texts are cut out, and JSON (text, maps, structs,
+// json.RawMessage) is redacted key by key. Messages are not inspected:
+// never put a secret in a message.
 func New(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(NewHandler(w, level))
 }
@@ -241,7 +246,11 @@ func (h *handler) WithGroup(name string) slog.Handler {
 	}
 }
 
-// redact returns a with secret-looking values replaced by Redacted.
+// redact returns a with secret-looking values replaced by Redacted: a
+// sensitive key or a credential-shaped value redacts the whole attribute; a
+// credential inside a longer text (an error quoting a header) is cut out
+// of it; JSON, as text or as a structured value (a map, a struct, a
+// json.RawMessage such as a request's reason), is redacted key by key.
 func redact(a slog.Attr) slog.Attr {
 	if IsSensitiveKey(a.Key) {
 		return slog.String(a.Key, Redacted)
@@ -249,12 +258,29 @@ func redact(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		if IsSensitiveValue(v.String()) {
+		text := v.String()
+		if IsSensitiveValue(text) {
 			return slog.String(a.Key, Redacted)
 		}
+		if j, ok := redactJSONText(text); ok {
+			return slog.String(a.Key, j)
+		}
+		if scrubbed := scrub(text); scrubbed != text {
+			return slog.String(a.Key, scrubbed)
+		}
 	case slog.KindAny:
-		if err, ok := v.Any().(error); ok && IsSensitiveValue(err.Error()) {
-			return slog.String(a.Key, Redacted)
+		if err, ok := v.Any().(error); ok {
+			text := err.Error()
+			if IsSensitiveValue(text) {
+				return slog.String(a.Key, Redacted)
+			}
+			if scrubbed := scrub(text); scrubbed != text {
+				return slog.String(a.Key, scrubbed)
+			}
+			break
+		}
+		if j, ok := redactStructured(v.Any()); ok {
+			return slog.Any(a.Key, j)
 		}
 	case slog.KindGroup:
 		group := v.Group()
@@ -265,4 +291,123 @@ func redact(a slog.Attr) slog.Attr {
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
 	}
 	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// embeddedCredential finds credentials inside longer texts: an
+// authorization value of at least 16 characters after its scheme (shorter
+// words are prose: "Bearer token missing"), or a JWT.
+var embeddedCredential = regexp.MustCompile(`(?i)\b(ssws|bearer|basic|dpop)(\s+)[A-Za-z0-9\-._~+/]{16,}=*|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+
+// scrub replaces the credentials embedded in text by Redacted, keeping
+// the scheme word so the text still reads.
+func scrub(text string) string {
+	if !mayHoldCredential(text) {
+		return text
+	}
+	return embeddedCredential.ReplaceAllStringFunc(text, func(m string) string {
+		if strings.HasPrefix(m, "eyJ") {
+			return Redacted
+		}
+		i := strings.IndexAny(m, " \t\r\n")
+		return m[:i+1] + Redacted
+	})
+}
+
+// mayHoldCredential is a cheap test before the regular expression.
+func mayHoldCredential(text string) bool {
+	if strings.Contains(text, "eyJ") {
+		return true
+	}
+	lower := strings.ToLower(text)
+	for _, scheme := range []string{"ssws", "bearer", "basic", "dpop"} {
+		if strings.Contains(lower, scheme) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactJSONText redacts text that is a JSON object or array; ok is false
+// when it is not JSON or holds nothing to redact.
+func redactJSONText(text string) (string, bool) {
+	t := strings.TrimSpace(text)
+	if t == "" || (t[0] != '{' && t[0] != '[') {
+		return "", false
+	}
+	out, ok := redactJSON([]byte(t))
+	return string(out), ok
+}
+
+// redactStructured redacts a value that encodes as a JSON object or array;
+// ok is false when it does not, or holds nothing to redact.
+func redactStructured(v any) (json.RawMessage, bool) {
+	b, ok := v.(json.RawMessage)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return nil, false
+		}
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || (b[0] != '{' && b[0] != '[') {
+		return nil, false
+	}
+	return redactJSON(b)
+}
+
+// redactJSON walks a JSON document and redacts sensitive keys and
+// credential-shaped or credential-holding strings; ok is false when there
+// was nothing to redact (the caller keeps the value as it was).
+func redactJSON(b []byte) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, false
+	}
+	doc, changed := redactValue(doc)
+	if !changed {
+		return nil, false
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+func redactValue(v any) (any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		changed := false
+		for k, e := range x {
+			if IsSensitiveKey(k) {
+				x[k] = Redacted
+				changed = true
+				continue
+			}
+			if r, c := redactValue(e); c {
+				x[k] = r
+				changed = true
+			}
+		}
+		return x, changed
+	case []any:
+		changed := false
+		for i, e := range x {
+			if r, c := redactValue(e); c {
+				x[i] = r
+				changed = true
+			}
+		}
+		return x, changed
+	case string:
+		if IsSensitiveValue(x) {
+			return Redacted, true
+		}
+		if s := scrub(x); s != x {
+			return s, true
+		}
+	}
+	return v, false
 }

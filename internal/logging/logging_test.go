@@ -67,6 +67,25 @@ func TestRedaction(t *testing.T) {
 		{"LogValuer resolved first", []any{"creds", secretValuer{}},
 			map[string]any{"creds": map[string]any{"clientId": "0oa1", "privateKey": Redacted}}},
 		{"error with credential", []any{"error", errors.New("Bearer abc.def")}, map[string]any{"error": Redacted}},
+		{"dpop", []any{"dpop", "proof", "DPoP", "x"}, map[string]any{"dpop": Redacted, "DPoP": Redacted}},
+		// Credentials inside longer texts are cut out; the rest is kept.
+		{"credential inside an error", []any{"error", errors.New("okta: GET /api/v1/x: header Authorization: Bearer 00abcdefghijklmnopqrstuv rejected")},
+			map[string]any{"error": "okta: GET /api/v1/x: header Authorization: Bearer " + Redacted + " rejected"}},
+		{"credentials inside a string", []any{"detail", "sent SSWS 00aBcDeFgHiJkLmNoPqRsTuV and " + jwt + " twice"},
+			map[string]any{"detail": "sent SSWS " + Redacted + " and " + Redacted + " twice"}},
+		// Structured values: a request's free-form reason, maps, structs.
+		{"raw JSON reason", []any{"reason", json.RawMessage(`{"source":"x","apiToken":"00abcSECRET1","note":{"authorization":"SSWS 00abcSECRET2"},"ok":"fine"}`)},
+			map[string]any{"reason": map[string]any{"source": "x", "apiToken": Redacted, "note": map[string]any{"authorization": Redacted}, "ok": "fine"}}},
+		{"map", []any{"m", map[string]any{"password": "SECRET3", "user": "00u1", "list": []any{"Bearer x.y.z", 1}}},
+			map[string]any{"m": map[string]any{"password": Redacted, "user": "00u1", "list": []any{Redacted, 1}}}},
+		{"struct", []any{"s", struct {
+			ClientAssertion string `json:"client_assertion"`
+			Kid             string `json:"kid"`
+		}{jwt, "k1"}}, map[string]any{"s": map[string]any{"client_assertion": Redacted, "kid": "k1"}}},
+		{"JSON in a string", []any{"event", `{"uuid":"u1","debugContext":{"debugData":{"url":"/x?token=1","authorization":"Basic dXNlcjpwYXNz"}}}`},
+			map[string]any{"event": `{"debugContext":{"debugData":{"authorization":"[REDACTED]","url":"/x?token=1"}},"uuid":"u1"}`}},
+		{"clean structured values stay as they were", []any{"ids", []string{"a", "b"}, "reason", json.RawMessage(`{"b":1,"a":2}`), "event", `{"b":1,"a":2}`},
+			map[string]any{"ids": []any{"a", "b"}, "reason": map[string]any{"b": 1, "a": 2}, "event": `{"b":1,"a":2}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,4 +312,30 @@ func BenchmarkLog(b *testing.B) {
 		buf.Reset()
 		l.InfoContext(ctx, "revoked", "userId", "00u1", "clientId", "0oa1", "status", 204)
 	}
+}
+
+// FuzzRedact: whatever a string or JSON value holds, the record is one
+// valid JSON line, and a token planted behind an authorization scheme is
+// never written.
+func FuzzRedact(f *testing.F) {
+	f.Add(`{"reason":{"apiToken":"x"}}`, "prefix")
+	f.Add(`[{"authorization":"SSWS abc"},"Bearer x.y.z"]`, "error: Bearer")
+	f.Add("plain text", "")
+	const token = "00PlantedTokenValue0123456789"
+	f.Fuzz(func(t *testing.T, s, prefix string) {
+		var buf bytes.Buffer
+		l := New(&buf, slog.LevelInfo)
+		args := []any{"s", s, "err", errors.New(prefix + " SSWS " + token + " " + s)}
+		if json.Valid([]byte(s)) {
+			args = append(args, "raw", json.RawMessage(s))
+		}
+		l.Info("m", args...)
+		line := bytes.TrimSpace(buf.Bytes())
+		if !json.Valid(line) || bytes.Count(line, []byte("\n")) != 0 {
+			t.Fatalf("not one JSON line: %s", line)
+		}
+		if bytes.Contains(line, []byte(token)) && !strings.Contains(s, token) {
+			t.Fatalf("planted token written: %s", line)
+		}
+	})
 }
