@@ -21,6 +21,9 @@ type SecretReader interface {
 	Current(ctx context.Context) (string, error)
 	// Previous returns the AWSPREVIOUS version; ok is false when there is none.
 	Previous(ctx context.Context) (value string, ok bool, err error)
+	// CurrentCreated returns when the AWSCURRENT version was created; zero
+	// when unknown.
+	CurrentCreated(ctx context.Context) (time.Time, error)
 	// Expire makes the next read go to the store, keeping the cached
 	// versions to serve if that read fails.
 	Expire()
@@ -39,9 +42,15 @@ var ErrEmptySecret = errors.New("the hook secret is empty")
 // Authenticator re-read the secret store.
 const DefaultRefreshInterval = 30 * time.Second
 
+// PreviousSecretGrace is how long after a rotation (the AWSCURRENT
+// version's creation) the AWSPREVIOUS version is still accepted: time to
+// change the secret in Okta, without a rotated-out (perhaps leaked) value
+// authenticating until the next rotation.
+const PreviousSecretGrace = 24 * time.Hour
+
 // Authenticator checks the shared-secret header of Okta's calls against the
-// current and, during a rotation, the previous version of the hook secret.
-// It is safe for concurrent use.
+// current and, for PreviousSecretGrace after a rotation, the previous
+// version of the hook secret. It is safe for concurrent use.
 type Authenticator struct {
 	header  string
 	secrets SecretReader
@@ -111,7 +120,15 @@ func (a *Authenticator) matches(ctx context.Context, got string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read previous hook secret: %w", err)
 	}
-	return ok && previous != "" && equal(got, previous), nil
+	if !ok || previous == "" || !equal(got, previous) {
+		return false, nil
+	}
+	rotated, err := a.secrets.CurrentCreated(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read hook secret: %w", err)
+	}
+	// Unknown creation time: accept, as before a grace window existed.
+	return rotated.IsZero() || a.now().Sub(rotated) < PreviousSecretGrace, nil
 }
 
 func (a *Authenticator) mayRefresh() bool {

@@ -26,6 +26,7 @@ type fakeSecrets struct {
 	hasPrevious         bool
 	currentErr, prevErr error
 	expiries, reads     int
+	rotated             time.Time // AWSCURRENT's creation; zero: unknown
 }
 
 func newFakeSecrets(current, previous string) *fakeSecrets {
@@ -44,6 +45,12 @@ func (f *fakeSecrets) Previous(context.Context) (string, bool, error) {
 	defer f.mu.Unlock()
 	f.reads++
 	return f.previous, f.hasPrevious, f.prevErr
+}
+
+func (f *fakeSecrets) CurrentCreated(context.Context) (time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rotated, f.currentErr
 }
 
 func (f *fakeSecrets) Expire() {
@@ -239,6 +246,37 @@ func TestWrongHeaderDuringOutageKeepsTheSecret(t *testing.T) {
 	}
 	if err := a.Authenticate(ctx, map[string]string{"authorization": secretA}); err != nil {
 		t.Fatalf("Okta's header after a wrong one during the outage: %v, want the cached secret to still match", err)
+	}
+}
+
+func TestPreviousSecretOnlyWithinTheGrace(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		rotated time.Time
+		wantErr error
+	}{
+		{"just rotated", now.Add(-time.Minute), nil},
+		{"near the end of the grace", now.Add(-PreviousSecretGrace + time.Second), nil},
+		// A rotated-out value, perhaps leaked, stops working.
+		{"after the grace", now.Add(-PreviousSecretGrace), ErrUnauthenticated},
+		{"creation unknown", time.Time{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newFakeSecrets(secretA, secretB)
+			s.rotated = tt.rotated
+			a := NewAuthenticator(DefaultAuthHeader, s)
+			a.now = func() time.Time { return now }
+			err := a.Authenticate(context.Background(), map[string]string{"authorization": secretB})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("previous secret: %v, want %v", err, tt.wantErr)
+			}
+			// The current secret is accepted whatever its age.
+			if err := a.Authenticate(context.Background(), map[string]string{"authorization": secretA}); err != nil {
+				t.Fatalf("current secret: %v", err)
+			}
+		})
 	}
 }
 

@@ -48,6 +48,11 @@ func TestCacheOnMoto(t *testing.T) {
 	if v, _, _ := c.Previous(ctx); v != `{"apiToken":"two"}` {
 		t.Fatalf("after Invalidate Previous = %q", v)
 	}
+	// The version's CreatedDate comes with it: how long the rotation has
+	// been in place.
+	if created, err := c.CurrentCreated(ctx); err != nil || created.IsZero() || time.Since(created) > time.Hour || time.Until(created) > time.Minute {
+		t.Fatalf("CurrentCreated = %v, %v; want about now", created, err)
+	}
 }
 
 func TestMissingSecretOnMoto(t *testing.T) {

@@ -38,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"golang.org/x/sync/singleflight"
@@ -103,7 +104,8 @@ type Cache struct {
 
 type entry struct {
 	value     string
-	present   bool // false: the stage has no version (only for AWSPREVIOUS)
+	present   bool      // false: the stage has no version (only for AWSPREVIOUS)
+	created   time.Time // the version's CreatedDate; zero when not given
 	fetchedAt time.Time
 	retryAt   time.Time // while serving stale: no re-read before this
 	expired   bool      // set by Expire: re-read now, but still serve stale
@@ -135,8 +137,16 @@ func (c *Cache) SecretID() string { return c.secretID }
 
 // Current returns the secret's AWSCURRENT value.
 func (c *Cache) Current(ctx context.Context) (string, error) {
-	v, _, err := c.read(ctx, StageCurrent)
-	return v, err
+	r, err := c.read(ctx, StageCurrent)
+	return r.value, err
+}
+
+// CurrentCreated returns when the AWSCURRENT version was created (its
+// CreatedDate): how long a rotation has been in place. Zero when Secrets
+// Manager did not say.
+func (c *Cache) CurrentCreated(ctx context.Context) (time.Time, error) {
+	r, err := c.read(ctx, StageCurrent)
+	return r.created, err
 }
 
 // Previous returns the secret's AWSPREVIOUS value; ok is false when there
@@ -144,7 +154,8 @@ func (c *Cache) Current(ctx context.Context) (string, error) {
 // missing stage from a missing secret, so a missing secret also gives
 // ok=false here; Current reports it as an error.
 func (c *Cache) Previous(ctx context.Context) (value string, ok bool, err error) {
-	return c.read(ctx, StagePrevious)
+	r, err := c.read(ctx, StagePrevious)
+	return r.value, r.present, err
 }
 
 // Invalidate drops the cached values, so the next read goes to Secrets
@@ -174,16 +185,17 @@ func (c *Cache) Expire() {
 type result struct {
 	value   string
 	present bool
+	created time.Time
 }
 
-func (c *Cache) read(ctx context.Context, stage string) (string, bool, error) {
+func (c *Cache) read(ctx context.Context, stage string) (result, error) {
 	c.mu.Lock()
 	now := c.now()
 	if e := c.stages[stage]; e != nil {
 		age := now.Sub(e.fetchedAt)
 		if (age < c.ttl && !e.expired) || (now.Before(e.retryAt) && age < c.ttl+c.maxStale) {
 			c.mu.Unlock()
-			return e.value, e.present, nil
+			return result{e.value, e.present, e.created}, nil
 		}
 	}
 	gen := c.gen
@@ -197,12 +209,11 @@ func (c *Cache) read(ctx context.Context, stage string) (string, bool, error) {
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return "", false, r.Err
+			return result{}, r.Err
 		}
-		res := r.Val.(result)
-		return res.value, res.present, nil
+		return r.Val.(result), nil
 	case <-ctx.Done():
-		return "", false, fmt.Errorf("secrets: read %s (%s): %w", c.secretID, stage, ctx.Err())
+		return result{}, fmt.Errorf("secrets: read %s (%s): %w", c.secretID, stage, ctx.Err())
 	}
 }
 
@@ -212,7 +223,7 @@ func (c *Cache) read(ctx context.Context, stage string) (string, bool, error) {
 func (c *Cache) refresh(ctx context.Context, stage string, gen uint64) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	value, present, err := c.fetch(ctx, stage)
+	fetched, err := c.fetch(ctx, stage)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -229,15 +240,15 @@ func (c *Cache) refresh(ctx context.Context, stage string, gen uint64) (result, 
 			slog.String("stage", stage),
 			slog.Duration("age", now.Sub(e.fetchedAt)),
 			slog.String("error", err.Error()))
-		return result{e.value, e.present}, nil
+		return result{e.value, e.present, e.created}, nil
 	}
 	if current {
-		c.stages[stage] = &entry{value: value, present: present, fetchedAt: now}
+		c.stages[stage] = &entry{value: fetched.value, present: fetched.present, created: fetched.created, fetchedAt: now}
 	}
-	return result{value, present}, nil
+	return fetched, nil
 }
 
-func (c *Cache) fetch(ctx context.Context, stage string) (value string, present bool, err error) {
+func (c *Cache) fetch(ctx context.Context, stage string) (result, error) {
 	out, err := c.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 		SecretId:     &c.secretID,
 		VersionStage: &stage,
@@ -245,17 +256,17 @@ func (c *Cache) fetch(ctx context.Context, stage string) (value string, present 
 	if err != nil {
 		var notFound *types.ResourceNotFoundException
 		if stage == StagePrevious && errors.As(err, &notFound) {
-			return "", false, nil
+			return result{}, nil
 		}
-		return "", false, fmt.Errorf("secrets: get secret value of %s (%s): %w", c.secretID, stage, err)
+		return result{}, fmt.Errorf("secrets: get secret value of %s (%s): %w", c.secretID, stage, err)
 	}
 	switch {
 	case out.SecretString == nil && out.SecretBinary != nil:
-		return "", false, fmt.Errorf("secrets: %s (%s) is a binary secret; store the value as SecretString", c.secretID, stage)
+		return result{}, fmt.Errorf("secrets: %s (%s) is a binary secret; store the value as SecretString", c.secretID, stage)
 	case out.SecretString == nil || *out.SecretString == "":
-		return "", false, fmt.Errorf("secrets: %s (%s) has an empty SecretString", c.secretID, stage)
+		return result{}, fmt.Errorf("secrets: %s (%s) has an empty SecretString", c.secretID, stage)
 	}
-	return *out.SecretString, true, nil
+	return result{value: *out.SecretString, present: true, created: aws.ToTime(out.CreatedDate)}, nil
 }
 
 func (c *Cache) log() *slog.Logger {

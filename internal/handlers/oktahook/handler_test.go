@@ -55,7 +55,8 @@ func (f *fakeSecrets) Current(ctx context.Context) (string, error) {
 func (f *fakeSecrets) Previous(context.Context) (string, bool, error) {
 	return f.previous, f.previous != "", f.err
 }
-func (f *fakeSecrets) Expire() {}
+func (f *fakeSecrets) Expire()                                           {}
+func (f *fakeSecrets) CurrentCreated(context.Context) (time.Time, error) { return time.Time{}, nil }
 
 // fakePublisher records what it is asked to publish.
 type fakePublisher struct {

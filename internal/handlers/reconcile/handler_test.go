@@ -83,10 +83,11 @@ func TestMissedDeliveryIsRevokedByTheNextRun(t *testing.T) {
 // staticSecret is the hook secret.
 type staticSecret string
 
-func (s staticSecret) Current(context.Context) (string, error)        { return string(s), nil }
-func (s staticSecret) Previous(context.Context) (string, bool, error) { return "", false, nil }
-func (s staticSecret) Invalidate()                                    {}
-func (s staticSecret) Expire()                                        {}
+func (s staticSecret) Current(context.Context) (string, error)           { return string(s), nil }
+func (s staticSecret) Previous(context.Context) (string, bool, error)    { return "", false, nil }
+func (s staticSecret) Invalidate()                                       {}
+func (s staticSecret) Expire()                                           {}
+func (s staticSecret) CurrentCreated(context.Context) (time.Time, error) { return time.Time{}, nil }
 func hookDelivery(eventID string, evs ...json.RawMessage) string {
 	raws := make([]string, len(evs))
 	for i, ev := range evs {
