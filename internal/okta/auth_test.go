@@ -19,11 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/outagesm"
 )
 
 // tokenServer is an org authorization server and resource server in one:
@@ -524,19 +524,6 @@ func TestOAuthTokenEndpointHangIsATimeout(t *testing.T) {
 	}
 }
 
-// downSM is a Secrets Manager that serves one secret until it goes down.
-type downSM struct {
-	value string
-	down  atomic.Bool
-}
-
-func (d *downSM) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	if d.down.Load() {
-		return nil, errors.New("dial tcp: connection refused")
-	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: &d.value}, nil
-}
-
 // TestOAuth401DuringSecretsOutage: a 401 for an access token Okta no
 // longer accepts makes the client re-read the secret; with Secrets Manager
 // down, the cached secret must still serve to get a new token.
@@ -544,12 +531,12 @@ func TestOAuth401DuringSecretsOutage(t *testing.T) {
 	keys := testKeys(t)
 	s, url := newTokenServer(t, keys["rsa-pkcs8"])
 	s.rejectFirst = 1
-	sm := &downSM{value: `{"clientId":"0oaServiceApp","privateKey":` + jsonQuote(keys["rsa-pkcs8"]) + `,"keyId":"kid-1"}`}
+	sm := &outagesm.SM{Value: `{"clientId":"0oaServiceApp","privateKey":` + jsonQuote(keys["rsa-pkcs8"]) + `,"keyId":"kid-1"}`}
 	cache := secrets.NewCache(sm, "okta-api", time.Hour, secrets.WithLogger(slog.New(slog.DiscardHandler)))
 	if _, err := cache.Current(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	sm.down.Store(true)
+	sm.Down.Store(true)
 	c := testClient(t, url, CredentialsFromSecret(cache))
 	if err := c.RevokeAppTokens(context.Background(), cid); err != nil {
 		t.Fatalf("revoke after a 401 with Secrets Manager down: %v", err)

@@ -9,12 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
 	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/outagesm"
 )
 
 // fakeSecrets is an in-memory SecretReader with a stale cache: reads return
@@ -190,39 +187,11 @@ func TestAuthenticatePicksUpRotationBeforeTTL(t *testing.T) {
 	}
 }
 
-// outageSM is a Secrets Manager that holds one current value and can be
-// taken down.
-type outageSM struct {
-	mu    sync.Mutex
-	value string
-	down  bool
-	calls int
-}
-
-func (o *outageSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.calls++
-	switch {
-	case o.down:
-		return nil, errors.New("dial tcp: connection refused")
-	case aws.ToString(in.VersionStage) == secrets.StagePrevious:
-		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("no AWSPREVIOUS")}
-	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(o.value)}, nil
-}
-
-func (o *outageSM) setDown(down bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.down = down
-}
-
 // TestWrongHeaderDuringOutageKeepsTheSecret: anyone can send a wrong
 // header, and the re-read it triggers must not drop the cached secret
 // while Secrets Manager is down, or Okta's own calls would get 503s.
 func TestWrongHeaderDuringOutageKeepsTheSecret(t *testing.T) {
-	sm := &outageSM{value: secretA}
+	sm := &outagesm.SM{Value: secretA}
 	a := NewAuthenticator(DefaultAuthHeader, secrets.NewCache(sm, "hook", time.Hour, secrets.WithLogger(slog.New(slog.DiscardHandler))))
 	clock := fakeclock.New(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
 	a.now = clock.Now
@@ -236,12 +205,12 @@ func TestWrongHeaderDuringOutageKeepsTheSecret(t *testing.T) {
 	}
 	clock.Advance(DefaultRefreshInterval)
 
-	sm.setDown(true)
-	calls := sm.calls
+	sm.Down.Store(true)
+	calls := sm.Calls()
 	if err := a.Authenticate(ctx, map[string]string{"authorization": "attacker-guess"}); !errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("wrong header during the outage: %v, want ErrUnauthenticated", err)
 	}
-	if sm.calls == calls {
+	if sm.Calls() == calls {
 		t.Fatal("the wrong header did not make the authenticator re-read the secret")
 	}
 	if err := a.Authenticate(ctx, map[string]string{"authorization": secretA}); err != nil {
