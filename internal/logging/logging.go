@@ -16,6 +16,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
@@ -295,8 +296,11 @@ func redact(a slog.Attr) slog.Attr {
 
 // embeddedCredential finds credentials inside longer texts: an
 // authorization value of at least 16 characters after its scheme (shorter
-// words are prose: "Bearer token missing"), or a JWT.
-var embeddedCredential = regexp.MustCompile(`(?i)\b(ssws|bearer|basic|dpop)(\s+)[A-Za-z0-9\-._~+/]{16,}=*|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+// words are prose: "Bearer token missing"), or a JWT. Compiled on first
+// use, not at init: most invocations never need it, and init is cold start.
+var embeddedCredential = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)\b(ssws|bearer|basic|dpop)(\s+)[A-Za-z0-9\-._~+/]{16,}=*|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+})
 
 // scrub replaces the credentials embedded in text by Redacted, keeping
 // the scheme word so the text still reads.
@@ -304,7 +308,7 @@ func scrub(text string) string {
 	if !mayHoldCredential(text) {
 		return text
 	}
-	return embeddedCredential.ReplaceAllStringFunc(text, func(m string) string {
+	return embeddedCredential().ReplaceAllStringFunc(text, func(m string) string {
 		if strings.HasPrefix(m, "eyJ") {
 			return Redacted
 		}
