@@ -71,7 +71,7 @@ clean:
 
 ## fuzz: every fuzz target in the repository for FUZZTIME each, one after the other. The
 ## list is read from the source (func FuzzX in *_test.go), so a new target is never forgotten.
-## tools/fuzz-one.sh runs a target once more only after Go's -fuzztime deadline race
+## tools/fuzz-one.sh reruns a target (up to 3 attempts) only after Go's -fuzztime deadline race
 ## (golang/go#75804: "context deadline exceeded" with no failing input).
 FUZZTIME ?= 10s
 .PHONY: fuzz
