@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/okta-token-revoker/okta-token-revoker/internal/envconf"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/handlers/revoketokens"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/logging"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
@@ -41,7 +42,7 @@ func main() {
 	if err != nil {
 		setup.Fail(logger, "revoke-tokens", "read configuration", err)
 	}
-	concurrency, err := setup.IntEnv("REVOKE_CONCURRENCY", revoketokens.DefaultConcurrency, 1, maxConcurrency)
+	concurrency, err := envconf.Int(os.Getenv, "REVOKE_CONCURRENCY", revoketokens.DefaultConcurrency, 1, maxConcurrency)
 	if err != nil {
 		setup.Fail(logger, "revoke-tokens", "read configuration", err)
 	}

@@ -1,4 +1,4 @@
-// Package envconf parses the handlers' settings from environment
+// Package envconf parses the functions' settings from environment
 // variables read through a getenv function (os.Getenv in the functions, a
 // map in tests). Errors name the variable and quote at most 64 bytes of
 // its value.

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/awsenv"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/envconf"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/secrets"
 )
@@ -79,12 +80,9 @@ func OktaClient(ctx context.Context, awsCfg aws.Config, logger *slog.Logger, tun
 	if err != nil {
 		return nil, err
 	}
-	ttl, err := DurationEnv(EnvSecretCacheTTL, secrets.DefaultTTL)
+	ttl, err := envconf.PositiveDuration(os.Getenv, EnvSecretCacheTTL, secrets.DefaultTTL)
 	if err != nil {
 		return nil, err
-	}
-	if ttl <= 0 {
-		return nil, fmt.Errorf("%s must be positive, got %s", EnvSecretCacheTTL, ttl)
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -124,24 +122,6 @@ func RequireEnv(name string) (string, error) {
 	return v, nil
 }
 
-// DurationEnv parses the environment variable name as a Go duration
-// ("30s", "5m", "1h30m"); def when unset or blank. Negative durations are
-// an error.
-func DurationEnv(name string, def time.Duration) (time.Duration, error) {
-	v := Env(name, "")
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s: invalid duration %q (use a Go duration such as 30s, 5m or 1h)", name, clip(v))
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%s: duration %q must not be negative", name, clip(v))
-	}
-	return d, nil
-}
-
 // BoolEnv parses the environment variable name as a boolean (true/false,
 // 1/0, t/f in any case); def when unset or blank.
 func BoolEnv(name string, def bool) (bool, error) {
@@ -154,23 +134,6 @@ func BoolEnv(name string, def bool) (bool, error) {
 		return false, fmt.Errorf("%s: invalid boolean %q (use true or false)", name, clip(v))
 	}
 	return b, nil
-}
-
-// IntEnv parses the environment variable name as a decimal integer in
-// [lo, hi]; def when unset or blank.
-func IntEnv(name string, def, lo, hi int) (int, error) {
-	v := Env(name, "")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s: invalid integer %q", name, clip(v))
-	}
-	if n < lo || n > hi {
-		return 0, fmt.Errorf("%s: %d is out of range [%d, %d]", name, n, lo, hi)
-	}
-	return n, nil
 }
 
 // clip shortens a value quoted in an error.

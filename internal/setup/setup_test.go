@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -65,37 +64,6 @@ func TestEnvAndRequireEnv(t *testing.T) {
 	}
 }
 
-func TestDurationEnv(t *testing.T) {
-	tests := []struct {
-		value   *string
-		want    time.Duration
-		wantErr string
-	}{
-		{nil, time.Minute, ""},
-		{ptr(""), time.Minute, ""},
-		{ptr("30s"), 30 * time.Second, ""},
-		{ptr("1h30m"), 90 * time.Minute, ""},
-		{ptr("0s"), 0, ""},
-		{ptr("5"), 0, `SETUP_TEST_VAR: invalid duration "5"`},
-		{ptr("soon"), 0, `SETUP_TEST_VAR: invalid duration "soon"`},
-		{ptr("-1s"), 0, `SETUP_TEST_VAR: duration "-1s" must not be negative`},
-	}
-	for _, tt := range tests {
-		name := "unset"
-		if tt.value != nil {
-			name = *tt.value
-		}
-		t.Run(name, func(t *testing.T) {
-			setEnv(t, tt.value)
-			got, err := DurationEnv(testVar, time.Minute)
-			checkErr(t, err, tt.wantErr)
-			if got != tt.want {
-				t.Errorf("DurationEnv = %s, want %s", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestBoolEnv(t *testing.T) {
 	tests := []struct {
 		value   *string
@@ -121,36 +89,6 @@ func TestBoolEnv(t *testing.T) {
 			checkErr(t, err, tt.wantErr)
 			if got != tt.want {
 				t.Errorf("BoolEnv = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestIntEnv(t *testing.T) {
-	tests := []struct {
-		value   *string
-		want    int
-		wantErr string
-	}{
-		{nil, 4, ""},
-		{ptr("1"), 1, ""},
-		{ptr("64"), 64, ""},
-		{ptr("0"), 0, "SETUP_TEST_VAR: 0 is out of range [1, 64]"},
-		{ptr("65"), 0, "SETUP_TEST_VAR: 65 is out of range [1, 64]"},
-		{ptr("four"), 0, `SETUP_TEST_VAR: invalid integer "four"`},
-		{ptr(strings.Repeat("9", 100)), 0, `invalid integer "` + strings.Repeat("9", 64) + `..."`},
-	}
-	for _, tt := range tests {
-		name := "unset"
-		if tt.value != nil {
-			name = *tt.value
-		}
-		t.Run(name, func(t *testing.T) {
-			setEnv(t, tt.value)
-			got, err := IntEnv(testVar, 4, 1, 64)
-			checkErr(t, err, tt.wantErr)
-			if got != tt.want {
-				t.Errorf("IntEnv = %d, want %d", got, tt.want)
 			}
 		})
 	}
@@ -235,8 +173,8 @@ func TestOktaClientConfigErrors(t *testing.T) {
 		{"valid", nil, ""},
 		{"no org url", map[string]string{EnvOktaOrgURL: ""}, "OKTA_ORG_URL is required"},
 		{"no secret", map[string]string{EnvOktaAPISecretARN: " "}, "OKTA_API_SECRET_ARN is required"},
-		{"bad ttl", map[string]string{EnvSecretCacheTTL: "5 minutes"}, "SECRET_CACHE_TTL: invalid duration"},
-		{"zero ttl", map[string]string{EnvSecretCacheTTL: "0s"}, "SECRET_CACHE_TTL must be positive"},
+		{"bad ttl", map[string]string{EnvSecretCacheTTL: "5 minutes"}, `SECRET_CACHE_TTL "5 minutes" is not a Go duration`},
+		{"zero ttl", map[string]string{EnvSecretCacheTTL: "0s"}, "SECRET_CACHE_TTL 0s must be positive"},
 		{"http org url", map[string]string{EnvOktaOrgURL: "http://acme.okta.com"}, "OKTA_ORG_URL: okta: config"},
 		{"org url with path", map[string]string{EnvOktaOrgURL: "https://acme.okta.com/api/v1"}, "OKTA_ORG_URL: okta: config"},
 	}
