@@ -317,7 +317,7 @@ func (t *Template) parseParameters(v any) error {
 		}
 		if d, ok := pm["Default"]; ok {
 			param.HasDefault = true
-			if param.Default, err = scalarString(d); err != nil {
+			if param.Default, err = ScalarString(d); err != nil {
 				return fmt.Errorf("parameter %s: Default: %w", name, err)
 			}
 		}
@@ -333,7 +333,7 @@ func (t *Template) parseParameters(v any) error {
 				return fmt.Errorf("parameter %s: AllowedValues is not a list", name)
 			}
 			for _, item := range list {
-				s, err := scalarString(item)
+				s, err := ScalarString(item)
 				if err != nil {
 					return fmt.Errorf("parameter %s: AllowedValues: %w", name, err)
 				}
@@ -400,7 +400,7 @@ func (t *Template) parseQueue(res Resource) (Queue, error) {
 		return Queue{}, fmt.Errorf("queue %s: %w", res.LogicalID, err)
 	}
 	if fifo, ok := p["FifoQueue"]; ok {
-		s, err := scalarString(fifo)
+		s, err := ScalarString(fifo)
 		if err != nil {
 			return Queue{}, fmt.Errorf("queue %s: FifoQueue: %w", res.LogicalID, err)
 		}
@@ -740,7 +740,7 @@ func valueOf(v any) (Value, error) {
 			return Value{Intrinsic: k, Args: args}, nil
 		}
 	}
-	s, err := scalarString(v)
+	s, err := ScalarString(v)
 	if err != nil {
 		return Value{}, err
 	}
@@ -792,8 +792,9 @@ func stringOf(v any) (string, error) {
 	return "", fmt.Errorf("%v is not a string", v)
 }
 
-// scalarString renders a YAML scalar the way CloudFormation sees it: a string.
-func scalarString(v any) (string, error) {
+// ScalarString renders a YAML scalar the way CloudFormation sees it: a
+// string. nil is "", a map or a list is an error.
+func ScalarString(v any) (string, error) {
 	switch s := v.(type) {
 	case nil:
 		return "", nil

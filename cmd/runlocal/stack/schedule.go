@@ -356,14 +356,8 @@ func (s *Stack) resolve(v samtemplate.Value, params map[string]string) (string, 
 
 func (s *Stack) resolveRaw(v any, params map[string]string) (string, error) {
 	switch x := v.(type) {
-	case string:
-		return x, nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case int:
-		return strconv.Itoa(x), nil
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case nil:
+		// An empty property is not a value the runner can use.
 	case map[string]any:
 		if len(x) != 1 {
 			break
@@ -380,6 +374,10 @@ func (s *Stack) resolveRaw(v any, params map[string]string) (string, error) {
 		}
 		for k := range x {
 			return "", fmt.Errorf("%s is not supported by the local runner", k)
+		}
+	default:
+		if str, err := samtemplate.ScalarString(v); err == nil {
+			return str, nil
 		}
 	}
 	return "", fmt.Errorf("%v is not supported by the local runner", v)
