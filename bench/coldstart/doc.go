@@ -15,12 +15,16 @@
 //   - init-ms: exec to the runtime's first GET /next (Lambda's Init Duration)
 //   - first-response-ms: exec to the first event's response
 //   - first-invoke-ms: of which handling the event (after the first /next)
-//   - x-floor: first-response-ms over the minimal function's (goal <= 3)
+//   - floor-ms: the minimal function's first response, measured beside
+//     this function's: every iteration also cold-starts the minimal
+//     function, just before or just after (alternately), so that a change
+//     in the machine's speed during the run moves both
+//   - x-floor: first-response-ms over floor-ms (goal <= 3)
 //   - calls, downstream-ms: the first event's calls to moto_server and the
 //     fake Okta, and the time spent waiting on them (timed by a proxy in
 //     front of each)
 //   - own-ms: first-response-ms less downstream-ms, the function's own cost
-//   - own-x-floor: own-ms over the minimal function's first response: the
+//   - own-x-floor: own-ms over floor-ms: the
 //     part of x-floor this code is responsible for (see BENCHMARKS.md)
 //   - warm-response-ms: the same event again, in the now warm environment
 //   - peak-rss-MB: the process's peak resident set size (goal < 24)

@@ -77,7 +77,7 @@ var ignored = map[string]bool{"ns/op": true, "B/op": true, "allocs/op": true, "M
 // columnOrder is the order of the metrics these benchmarks report (go test
 // prints them sorted by name); others follow in name order.
 var columnOrder = []string{
-	"init-ms", "first-invoke-ms", "first-response-ms", "x-floor", "calls", "downstream-ms", "own-ms", "own-x-floor",
+	"init-ms", "first-invoke-ms", "first-response-ms", "floor-ms", "x-floor", "calls", "downstream-ms", "own-ms", "own-x-floor",
 	"warm-response-ms", "peak-rss-MB", "binary-MB", "call-ms",
 	"deliveries/s", "events/s", "p50-ms", "p99-ms", "5xx",
 	"bucket-share", "fill", "429-share", "429s", "steady-429s", "redelivered", "drain-s",
