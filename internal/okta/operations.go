@@ -401,7 +401,7 @@ func (c *Client) NextPage(ctx context.Context, p Page) (Page, error) {
 		return Page{}, fmt.Errorf("okta: next page: %w: this is the last page", ErrInvalidArgument)
 	}
 	u, err := url.Parse(p.NextURL)
-	if err != nil || !u.IsAbs() || !c.sameOrigin(u) || u.User != nil || !strings.HasPrefix(u.EscapedPath(), "/api/v1/") {
+	if err != nil || !u.IsAbs() || !c.sameOrigin(u) || u.User != nil || u.Fragment != "" || !strings.HasPrefix(u.EscapedPath(), "/api/v1/") {
 		return Page{}, fmt.Errorf("okta: next page: %w: Okta's next link is not an /api/v1/ URL on the org's origin", ErrServer)
 	}
 	resp, err := c.doURL(ctx, http.MethodGet, p.NextURL)

@@ -373,6 +373,7 @@ func TestNextPageRefusesForeignURLs(t *testing.T) {
 		"/api/v1/apps/x/tokens?after=1", // relative: not verbatim-usable
 		rec.srv.URL + "/oauth2/v1/token",
 		rec.srv.URL + "/other",
+		rec.srv.URL + "/api/v1/apps/x/tokens?after=1#p2", // a fragment is not sent
 		"http://[::1",
 	} {
 		// Okta's link, so Okta's fault: a server error, which names

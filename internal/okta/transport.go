@@ -59,7 +59,7 @@ func (c *Client) newRequest(method, rawURL string, prepare func(context.Context,
 		return nil, fmt.Errorf("%w: malformed URL", ErrInvalidArgument)
 	}
 	if !c.sameOrigin(u) || u.User != nil || u.Fragment != "" {
-		return nil, fmt.Errorf("%w: URL is not on the Okta org's origin %s", ErrInvalidArgument, c.origin)
+		return nil, fmt.Errorf("%w: URL is not on the Okta org's origin", ErrInvalidArgument)
 	}
 	return &request{method: method, url: rawURL, path: u.EscapedPath(), prepare: prepare, reauth: reauth}, nil
 }
