@@ -125,8 +125,10 @@ func (r *Router) ErrorResponse(ctx context.Context, req Request, err error) Resp
 // Classify maps an error to its HTTP status, error body and extra headers.
 // The mapping is the one documented in the README:
 //   - invalid input (StatusError, invalid IDs or requests): its 4xx, or 400
-//   - Okta 400: 400 with Okta's summary; Okta 404: 404; Okta 429: 429 with Retry-After
-//   - Okta 401/403: 502, since our credentials are wrong, not the caller's
+//   - Okta 401/403, or a token request Okta refused (a scope not granted):
+//     502, since our credentials are wrong, not the caller's
+//   - Okta 429: 429 with Retry-After; Okta 400: 400 with Okta's summary;
+//     Okta 404: 404
 //   - Okta 5xx, connection failures: 502; timeouts: 504
 //   - the Okta credentials could not be read (Secrets Manager down): 503
 //   - the Okta credentials are unusable: 502, like a 401
@@ -148,6 +150,18 @@ func Classify(err error) (int, ErrorBody, map[string]string) {
 	case errors.Is(err, okta.ErrInvalidArgument), errors.Is(err, revocation.ErrInvalid):
 		body.Message = err.Error()
 		return http.StatusBadRequest, body, nil
+	case okta.IsConfigProblem(err):
+		// Before Okta's 400: the token endpoint answers a missing scope
+		// grant with 400 invalid_scope, which is ours to fix, not the
+		// caller's, and its text lists the service app's scopes.
+		body.Message = "Okta rejected this service's credentials; operators have been alerted"
+		return http.StatusBadGateway, body, nil
+	case errors.Is(err, okta.ErrRateLimited):
+		// Before Okta's 400: when one user's clients fail differently, a
+		// retry after the reset is what the caller should do first.
+		body.Message = "Okta rate limit reached; retry later"
+		reset, _ := okta.RateLimitReset(err)
+		return http.StatusTooManyRequests, body, map[string]string{"Retry-After": RetryAfter(reset, time.Now())}
 	case oktaErr != nil && oktaErr.StatusCode == http.StatusBadRequest:
 		// Okta rejected what passed our own checks (e.g. a foreign cursor):
 		// the caller's input, so the caller's 400, with Okta's summary.
@@ -156,13 +170,6 @@ func Classify(err error) (int, ErrorBody, map[string]string) {
 	case okta.IsNotFound(err):
 		body.Message = "not found in Okta"
 		return http.StatusNotFound, body, nil
-	case errors.Is(err, okta.ErrRateLimited):
-		body.Message = "Okta rate limit reached; retry later"
-		reset, _ := okta.RateLimitReset(err)
-		return http.StatusTooManyRequests, body, map[string]string{"Retry-After": RetryAfter(reset, time.Now())}
-	case okta.IsConfigProblem(err):
-		body.Message = "Okta rejected this service's credentials; operators have been alerted"
-		return http.StatusBadGateway, body, nil
 	case errors.Is(err, okta.ErrCredentialsUnavailable):
 		// Before the deadline case: a Secrets Manager timeout also
 		// matches context.DeadlineExceeded, but Okta was never called.

@@ -35,6 +35,13 @@ func TestClassify(t *testing.T) {
 		{"okta 429", &okta.Error{StatusCode: 429, ErrorCode: "E0000047", RateLimitReset: reset}, 429, "E0000047", "30"},
 		{"okta 429 unknown reset", &okta.Error{StatusCode: 429}, 429, "", "60"},
 		{"okta 401", &okta.Error{StatusCode: 401, ErrorCode: "E0000011"}, 502, "E0000011", ""},
+		// The token endpoint refusing a scope the service app was not
+		// granted: ours to fix, whatever status Okta used.
+		{"token request refused", fmt.Errorf("get access token: %w: %w", okta.ErrUnauthorized,
+			&okta.Error{StatusCode: 400, ErrorCode: "invalid_scope", ErrorSummary: "The following scopes are not allowed: okta.users.manage"}), 502, "invalid_scope", ""},
+		// One user's clients failing differently: the rate limit decides.
+		{"okta 400 and 429 joined", errors.Join(&okta.Error{StatusCode: 400, ErrorCode: "E0000001"},
+			&okta.Error{StatusCode: 429, ErrorCode: "E0000047", RateLimitReset: reset}), 429, "E0000001", "30"},
 		{"okta 403", &okta.Error{StatusCode: 403, ErrorCode: "E0000006"}, 502, "E0000006", ""},
 		{"okta 500", &okta.Error{StatusCode: 500, ErrorCode: "E0000009"}, 502, "E0000009", ""},
 		{"okta 504", &okta.Error{StatusCode: 504}, 504, "", ""},
@@ -58,6 +65,9 @@ func TestClassify(t *testing.T) {
 			}
 			if body.Message == "" {
 				t.Error("empty message")
+			}
+			if strings.Contains(body.Message, "scopes") {
+				t.Errorf("message %q repeats Okta's text about the service app", body.Message)
 			}
 			if got := headers["Retry-After"]; tt.wantHeader != "" && got != tt.wantHeader && !(tt.wantHeader == "30" && got == "29") {
 				t.Errorf("Retry-After = %q, want %q", got, tt.wantHeader)

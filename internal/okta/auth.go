@@ -26,7 +26,9 @@ const (
 	tokenRefreshMargin = time.Minute     // refresh this long before expiry
 	assertionLifetime  = 5 * time.Minute // exp of the client assertion
 	tokenFetchTimeout  = 30 * time.Second
-	maxDPoPRounds      = 4 // token calls per fetch while Okta asks for DPoP proofs or nonces
+	// tokenPath is the org authorization server's token endpoint.
+	tokenPath     = "/oauth2/v1/token"
+	maxDPoPRounds = 4 // token calls per fetch while Okta asks for DPoP proofs or nonces
 )
 
 // credentialError: no credential could be put on a request. rejected means
@@ -91,7 +93,7 @@ type tokenFetch struct {
 }
 
 func newAuthenticator(c *Client, src CredentialsSource, scopes string) *authenticator {
-	return &authenticator{c: c, src: src, scopes: scopes, tokenURL: c.origin + "/oauth2/v1/token"}
+	return &authenticator{c: c, src: src, scopes: scopes, tokenURL: c.origin + tokenPath}
 }
 
 // authorize sets Authorization (and DPoP) on req.
@@ -180,10 +182,18 @@ func (a *authenticator) accessToken(ctx context.Context, creds Credentials) (*ac
 	case <-f.done:
 		return f.token, f.err
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &credentialError{err: fmt.Errorf("okta: get access token: %w: %w", ErrTimeout, ctx.Err())}
+		// The secret was read: what keeps the token is Okta's token
+		// endpoint, slow or rate limited, not the secret store.
+		if at := a.c.pacer.spentUntil(bucketClass(http.MethodPost, tokenPath)); !at.IsZero() {
+			return nil, &credentialError{oktaFailed: true, err: fmt.Errorf("okta: get access token: %w", &Error{
+				Method: http.MethodPost, Path: tokenPath, StatusCode: http.StatusTooManyRequests,
+				ErrorSummary:   "not sent: the token endpoint's rate limit is spent until its reset",
+				RateLimitReset: at})}
 		}
-		return nil, &credentialError{err: fmt.Errorf("okta: get access token: %w", ctx.Err())}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &credentialError{oktaFailed: true, err: fmt.Errorf("okta: get access token: %w: %w", ErrTimeout, ctx.Err())}
+		}
+		return nil, &credentialError{oktaFailed: true, err: fmt.Errorf("okta: get access token: %w", ctx.Err())}
 	}
 }
 

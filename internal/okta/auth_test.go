@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -521,6 +522,36 @@ func TestOAuthTokenEndpointHangIsATimeout(t *testing.T) {
 	err := c.RevokeAppTokens(context.Background(), cid)
 	if !errors.Is(err, ErrTimeout) || !IsRetryable(err) || IsConfigProblem(err) {
 		t.Fatalf("err = %v", err)
+	}
+	// The caller gave up waiting on Okta's token endpoint, not on the
+	// secret: the routes answer 504, not 503.
+	if errors.Is(err, ErrCredentialsUnavailable) {
+		t.Errorf("err = %v matches ErrCredentialsUnavailable", err)
+	}
+}
+
+// TestOAuthTokenEndpointRateLimited: while the token endpoint's bucket is
+// spent, a caller whose attempt ends before the reset gets a rate-limit
+// error carrying the reset, so the revoker defers the message to it.
+func TestOAuthTokenEndpointRateLimited(t *testing.T) {
+	keys := testKeys(t)
+	reset := time.Now().Add(3 * time.Second).Truncate(time.Second)
+	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Rate-Limit-Limit", "100")
+		w.Header().Set("X-Rate-Limit-Remaining", "0")
+		w.Header().Set("X-Rate-Limit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		oktaError(w, http.StatusTooManyRequests, "E0000047", "API call exceeded rate limit due to too many requests.")
+	})
+	c := testClient(t, rec.srv.URL, StaticCredentials(Credentials{ClientID: "0oa", PrivateKey: keys["ec-sec1"]}), func(cfg *Config) {
+		cfg.AttemptTimeout = 300 * time.Millisecond
+	})
+	err := c.RevokeAppTokens(context.Background(), cid)
+	at, ok := RateLimitReset(err)
+	if !ok || errors.Is(err, ErrCredentialsUnavailable) || IsConfigProblem(err) {
+		t.Fatalf("err = %v; want a rate-limit error, not unreadable credentials", err)
+	}
+	if at.Before(reset) || at.After(reset.Add(maxResetJitter+resetSlack)) {
+		t.Errorf("reset %v, want about %v", at, reset)
 	}
 }
 

@@ -117,11 +117,30 @@ func RateLimitReset(err error) (time.Time, bool) {
 	if !errors.Is(err, ErrRateLimited) {
 		return time.Time{}, false
 	}
-	var e *Error
-	if errors.As(err, &e) {
+	if e := rateLimitedError(err); e != nil {
 		return e.RateLimitReset, true
 	}
 	return time.Time{}, true
+}
+
+// rateLimitedError finds the 429 *Error in err's tree. Not errors.As: in a
+// joined error (one user's clients failing differently) the first *Error
+// may be another client's 400, whose reset is zero.
+func rateLimitedError(err error) *Error {
+	if e, ok := err.(*Error); ok && e.StatusCode == http.StatusTooManyRequests {
+		return e
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return rateLimitedError(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, inner := range u.Unwrap() {
+			if e := rateLimitedError(inner); e != nil {
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 // IsRetryable reports whether the same request may succeed later without

@@ -3,8 +3,10 @@ package okta
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // failingSource is a CredentialsSource whose reads fail with err.
@@ -70,5 +72,31 @@ func TestErrorIsMapsStatusToSentinel(t *testing.T) {
 				t.Errorf("status %d: errors.Is(%v) = %v", tt.status, sentinel, got)
 			}
 		}
+	}
+}
+
+func TestRateLimitResetFindsThe429InJoinedErrors(t *testing.T) {
+	reset := time.Unix(1_800_000_000, 0)
+	rejected := &Error{Method: http.MethodDelete, Path: "/api/v1/users/u/clients/a/tokens", StatusCode: http.StatusBadRequest}
+	limited := &Error{Method: http.MethodDelete, Path: "/api/v1/users/u/clients/b/tokens", StatusCode: http.StatusTooManyRequests, RateLimitReset: reset}
+	tests := []struct {
+		name      string
+		err       error
+		wantOK    bool
+		wantReset time.Time
+	}{
+		{"429 alone", fmt.Errorf("revoke: %w", limited), true, reset},
+		{"400 before the 429", errors.Join(fmt.Errorf("client a: %w", rejected), fmt.Errorf("client b: %w", limited)), true, reset},
+		{"nested joins", fmt.Errorf("revocation r: %w", errors.Join(rejected, errors.Join(errors.New("x"), limited))), true, reset},
+		{"rate limited without an answer", fmt.Errorf("wait: %w", ErrRateLimited), true, time.Time{}},
+		{"no 429", errors.Join(rejected, errors.New("x")), false, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := RateLimitReset(tt.err)
+			if ok != tt.wantOK || !got.Equal(tt.wantReset) {
+				t.Errorf("RateLimitReset = %v, %v; want %v, %v", got, ok, tt.wantReset, tt.wantOK)
+			}
+		})
 	}
 }

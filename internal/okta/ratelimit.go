@@ -216,6 +216,24 @@ func (p *pacer) wait(ctx context.Context, class string) (*ticket, error) {
 	}
 }
 
+// spentUntil reports until when class's bucket holds every call back
+// because its budget is spent (a 429, or Remaining at the reserve); zero
+// when a call could go now or soon.
+func (p *pacer) spentUntil(class string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	b := p.buckets[class]
+	if b == nil || b.unmetered || !b.known {
+		return time.Time{}
+	}
+	at := b.reset.Add(b.resetJitter)
+	if !now.Before(at) || (now.Before(b.reset) && b.budget(now) > 0) {
+		return time.Time{}
+	}
+	return at
+}
+
 // delay is how long a new call must wait now (0: send it), whether it
 // would be the probe of a new window, the pacing interval the call uses up,
 // and, for a wait on the budget (not on a probe), when the call may go.

@@ -1,10 +1,12 @@
 package revocation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
@@ -240,14 +242,14 @@ func (e *Executor) revokeUserTokens(ctx context.Context, res *Result) error {
 			// later call too: stop and let the retry redo the rest. Other
 			// failures are specific to this client; go on with the others.
 			if !continueAfter(ctx, err) {
-				return errors.Join(errs...)
+				return joinClientErrors(errs)
 			}
 		}
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		return joinClientErrors(errs)
 	}
-	if e.revokeSessions && !answersSessionClear(res.Request) {
+	if e.revokeSessions && !res.Request.AnswersSessionClear() {
 		_, err := e.do(ctx, res, Action{Op: OpRevokeUserSessions, UserID: userID}, func(ctx context.Context) error {
 			return e.okta.RevokeUserSessions(ctx, userID, true)
 		})
@@ -260,24 +262,46 @@ func (e *Executor) revokeUserTokens(ctx context.Context, res *Result) error {
 // ended, by an admin or by this service's RevokeUserSessions call.
 const EventSessionClear = "user.session.clear"
 
-// answersSessionClear reports whether req was queued for a
+// AnswersSessionClear reports whether r was queued for a
 // user.session.clear event. Its sessions are already gone; ending them
 // again would log another user.session.clear, which the hook and the
 // reconciler would queue again: a loop that never ends.
-func answersSessionClear(req Request) bool {
-	if len(req.Reason) == 0 {
+func (r Request) AnswersSessionClear() bool {
+	if len(r.Reason) == 0 {
 		return false
 	}
-	reason, err := req.DecodeReason()
+	reason, err := r.DecodeReason()
 	return err == nil && reason.EventType == EventSessionClear
 }
 
-func continueAfter(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
+// joinClientErrors joins the failures of one user's clients, the one that
+// decides what happens next first, since callers read the first Okta error
+// (its status, its rate-limit reset): the one that stopped the walk (a
+// rate limit, bad credentials, the deadline), else one a retry may cure
+// (5xx, timeout) before one it cannot (a 400 for that client), so the
+// request is retried rather than given up while part of it may succeed.
+func joinClientErrors(errs []error) error {
+	rank := func(err error) int {
+		switch {
+		case stopsWalk(err):
+			return 0
+		case okta.IsRetryable(err):
+			return 1
+		}
+		return 2
 	}
-	return !errors.Is(err, okta.ErrRateLimited) && !okta.IsConfigProblem(err) &&
-		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+	slices.SortStableFunc(errs, func(a, b error) int { return cmp.Compare(rank(a), rank(b)) })
+	return errors.Join(errs...)
+}
+
+func continueAfter(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !stopsWalk(err)
+}
+
+// stopsWalk reports whether err would hit every later call of the walk too.
+func stopsWalk(err error) bool {
+	return errors.Is(err, okta.ErrRateLimited) || okta.IsConfigProblem(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 func (e *Executor) revokeUserApp(ctx context.Context, res *Result) error {

@@ -176,6 +176,7 @@ var (
 	errRateLimit = &okta.Error{Method: "DELETE", Path: "/x", StatusCode: 429, ErrorCode: "E0000047", RequestID: "req-429",
 		RateLimitReset: time.Unix(1_900_000_000, 0)}
 	errUnauthorized = &okta.Error{Method: "DELETE", Path: "/x", StatusCode: 401, ErrorCode: "E0000011", RequestID: "req-401"}
+	errRejected     = &okta.Error{Method: "DELETE", Path: "/x", StatusCode: 400, ErrorCode: "E0000001", RequestID: "req-400"}
 )
 
 func seeded() *memOkta {
@@ -187,6 +188,14 @@ func seeded() *memOkta {
 	m.users["00uNoTokens"] = map[string][]string{}
 	m.apps["0oaMailApp"] = "0oaMail"
 	return m
+}
+
+// firstOktaStatus matches an error whose first Okta error has status.
+func firstOktaStatus(status int) func(error) bool {
+	return func(err error) bool {
+		var e *okta.Error
+		return errors.As(err, &e) && e.StatusCode == status
+	}
 }
 
 func TestExecute(t *testing.T) {
@@ -269,6 +278,21 @@ func TestExecute(t *testing.T) {
 			wantStatus: StatusFailed, wantErr: okta.IsRetryable, wantActive: 2,
 			wantOps:      []Op{OpListUserClients, OpRevokeUserClientTokens, OpRevokeUserClientTokens},
 			wantOutcomes: []Status{StatusOK, StatusFailed, StatusRevoked},
+		},
+		{
+			// Callers read the first Okta error: the one that stopped the
+			// walk, whatever came before it.
+			name: "user: a 429 after another client's 400 decides", req: Request{UserID: "00uAlice"},
+			failOn:     map[string]error{"0oaChat": errRejected, "0oaMail": errRateLimit},
+			wantStatus: StatusFailed, wantErr: firstOktaStatus(429), wantActive: 4,
+			wantOps: []Op{OpListUserClients, OpRevokeUserClientTokens, OpRevokeUserClientTokens},
+		},
+		{
+			// A retry may cure the 5xx, so it decides over the 400.
+			name: "user: a 5xx after another client's 400 decides", req: Request{UserID: "00uAlice"},
+			failOn:     map[string]error{"0oaChat": errRejected, "0oaMail": errServer},
+			wantStatus: StatusFailed, wantErr: firstOktaStatus(500), wantActive: 4,
+			wantOps: []Op{OpListUserClients, OpRevokeUserClientTokens, OpRevokeUserClientTokens},
 		},
 		{
 			name: "user+client", req: Request{UserID: "00uAlice", ClientID: "0oaMail"},

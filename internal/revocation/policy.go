@@ -390,9 +390,20 @@ func (b *Batch) Add(ev Event, reqs []Request) int {
 	for _, r := range reqs {
 		k := dedupeKey(r)
 		if i, ok := b.byKey[k]; ok {
-			if !slices.Contains(b.reasons[i].MergedEventUUIDs, ev.UUID) && b.reasons[i].EventUUID != ev.UUID {
-				b.reasons[i].MergedEventUUIDs = append(b.reasons[i].MergedEventUUIDs, ev.UUID)
+			lead := &b.reasons[i]
+			if slices.Contains(lead.MergedEventUUIDs, ev.UUID) || lead.EventUUID == ev.UUID {
+				continue
 			}
+			if lead.EventType == EventSessionClear && ev.EventType != EventSessionClear {
+				// A request queued for user.session.clear does not end
+				// sessions (see Request.AnswersSessionClear); this event
+				// needs them ended, so it leads the merged request.
+				merged := append([]string{lead.EventUUID}, lead.MergedEventUUIDs...)
+				*lead = EventReason(ev)
+				lead.Source, lead.EventID, lead.MergedEventUUIDs = b.source, b.eventID, merged
+				continue
+			}
+			lead.MergedEventUUIDs = append(lead.MergedEventUUIDs, ev.UUID)
 			continue
 		}
 		reason := EventReason(ev)

@@ -333,6 +333,21 @@ func TestBatch(t *testing.T) {
 	if b.Requests()[0].RequestID != first[0].RequestID {
 		t.Errorf("merged request id %s, want the first event's %s", b.Requests()[0].RequestID, first[0].RequestID)
 	}
+	// A user.session.clear request does not end sessions; merged with an
+	// event that needs them ended, that event leads the request.
+	clear := withUUID(event("user.session.clear", adminActor(), userTarget(jane)), "e6")
+	reset := withUUID(event("user.account.reset_password", adminActor(), userTarget(jane)), "e7")
+	lock2 := withUUID(event("user.account.lock", Actor{ID: jane, Type: TypeUser}), "e8")
+	sessions := NewBatch(SourceEventHook, "delivery-1")
+	for _, ev := range []Event{clear, reset, lock2, clear} {
+		reqs, _ := p.Map(ev)
+		sessions.Add(ev, reqs)
+	}
+	if got := sessions.Requests(); len(got) != 1 || got[0].AnswersSessionClear() {
+		t.Errorf("session clear then reset: %+v, want one request that ends sessions", got)
+	} else if r, _ := got[0].DecodeReason(); !reflect.DeepEqual(r, reason(reset, "e6", "e8")) {
+		t.Errorf("reason %+v, want %+v", r, reason(reset, "e6", "e8"))
+	}
 	// Reason JSON has the documented field names.
 	var fields map[string]any
 	if err := json.Unmarshal(b.Requests()[0].Reason, &fields); err != nil {

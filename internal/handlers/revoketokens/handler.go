@@ -14,8 +14,9 @@
 // outlives the invocation, and a batch is never redelivered while it is
 // still being worked on. Near the deadline the handler stops starting
 // messages (DeadlineReserve before it, by default the Okta client's
-// per-attempt timeout) and reports the unstarted ones as failures; they
-// are redelivered after the visibility timeout. HTTP requests are bounded
+// per-attempt timeout) and defers the unstarted ones: each is sent again as
+// a new message delayed by UnstartedDelay (or, if that fails, reported as
+// a failure for SQS to redeliver). HTTP requests are bounded
 // by HTTPTimeout (25 s), below API Gateway's 30 s integration timeout.
 package revoketokens
 

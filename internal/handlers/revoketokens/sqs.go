@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,12 +154,23 @@ func (h *Handler) plan(ctx context.Context, rec *metrics.Recorder, msgs []events
 		}
 		j.msgs = append(j.msgs, p.msg)
 		j.reqs = append(j.reqs, p.req)
-		// The user-wide request leads its group, wherever it is in the batch.
-		if j.req.RequestID == "" || p.req.Scope() == revocation.ScopeUser && j.req.Scope() != revocation.ScopeUser {
+		if j.req.RequestID == "" || leads(p.req, j.req) {
 			j.req = p.req
 		}
 	}
 	return jobs
+}
+
+// leads reports whether r should lead its group instead of the current
+// leader: a user-wide request, wherever it is in the batch, since it covers
+// the narrower ones; and of two user-wide ones, one that ends sessions
+// (with REVOKE_OKTA_SESSIONS) over one queued for user.session.clear,
+// which does not.
+func leads(r, leader revocation.Request) bool {
+	if r.Scope() != leader.Scope() {
+		return r.Scope() == revocation.ScopeUser
+	}
+	return r.Scope() == revocation.ScopeUser && leader.AnswersSessionClear() && !r.AnswersSessionClear()
 }
 
 func targetKey(r revocation.Request) string {
@@ -367,11 +380,10 @@ func (h *Handler) deferAll(ctx context.Context, rec *metrics.Recorder, ds []defe
 			fallback = append(fallback, d)
 			continue
 		}
-		attrs := map[string]string{AttrDeferrals: strconv.Itoa(n + 1)}
-		for name, a := range d.msg.MessageAttributes {
-			if name != AttrDeferrals && a.DataType == "String" && a.StringValue != nil {
-				attrs[name] = *a.StringValue
-			}
+		attrs, dropped := deferredAttributes(d.msg, n+1)
+		if len(dropped) > 0 {
+			h.logger.WarnContext(ctx, "deferred copy leaves out message attributes",
+				slog.String("messageId", d.msg.MessageId), slog.Any("dropped", dropped))
 		}
 		msgs = append(msgs, queue.Message{ID: d.msg.MessageId, Body: d.msg.Body, Attributes: attrs, Delay: min(d.wait, queue.MaxDelay)})
 		sending = append(sending, d)
@@ -408,6 +420,26 @@ func (h *Handler) deferAll(ctx context.Context, rec *metrics.Recorder, ds []defe
 		*failed = append(*failed, d.msg.MessageId)
 		h.redeliverAfter(ctx, d.msg, d.wait, d.why)
 	}
+}
+
+// deferredAttributes are the attributes of msg's deferred copy: the
+// deferral count and, in name order, as many of its String attributes as
+// SQS allows beside it. The request is the body; attributes are only
+// context for logs, so a copy without some of them beats a message that
+// cannot be deferred. dropped names those left out.
+func deferredAttributes(msg events.SQSMessage, deferrals int) (attrs map[string]string, dropped []string) {
+	attrs = map[string]string{AttrDeferrals: strconv.Itoa(deferrals)}
+	for _, name := range slices.Sorted(maps.Keys(msg.MessageAttributes)) {
+		a := msg.MessageAttributes[name]
+		switch {
+		case name == AttrDeferrals:
+		case a.DataType != "String" || a.StringValue == nil || len(attrs) >= queue.MaxAttributes:
+			dropped = append(dropped, name)
+		default:
+			attrs[name] = *a.StringValue
+		}
+	}
+	return attrs, dropped
 }
 
 // deferralsOf is the message's deferral count (0 when absent or unreadable).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/okta-token-revoker/okta-token-revoker/internal/okta"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/queue"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/revocation"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/testenv/fakeclock"
 )
@@ -403,6 +405,27 @@ func TestHandleSQSDeduplicates(t *testing.T) {
 	}
 }
 
+// A request queued for user.session.clear does not end sessions; when the
+// same user's batch also has one that does (REVOKE_OKTA_SESSIONS), that one
+// must lead the group, or the sessions it asks to end stay open.
+func TestHandleSQSSessionEndingRequestLeads(t *testing.T) {
+	env := newTestEnv(t, nil, func(c *Config) { c.Concurrency = 1 })
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		sqsMessage("m1", `{"userId":"00uU","clientId":"0oaC","requestId":"r1"}`),
+		sqsMessage("m2", `{"userId":"00uU","requestId":"r2","reason":{"eventType":"user.session.clear"}}`),
+		sqsMessage("m3", `{"userId":"00uU","requestId":"r3","reason":{"eventType":"user.account.reset_password"}}`),
+		sqsMessage("m4", `{"userId":"00uU","requestId":"r4","reason":{"eventType":"user.session.clear"}}`),
+	}}
+	resp, _ := env.h.HandleSQS(context.Background(), ev)
+	if got := failedIDs(resp); len(got) != 0 {
+		t.Fatalf("failed = %v", got)
+	}
+	calls := env.exec.called()
+	if len(calls) != 1 || calls[0].RequestID != "r3" {
+		t.Fatalf("executed %+v, want only r3 (the request that ends sessions)", calls)
+	}
+}
+
 func TestHandleSQSConcurrencyIsBounded(t *testing.T) {
 	env := newTestEnv(t, nil, func(c *Config) { c.Concurrency = 3 })
 	var (
@@ -458,5 +481,40 @@ func TestSQSResponseShape(t *testing.T) {
 	}
 	if string(out) != `{"batchItemFailures":[{"itemIdentifier":"bad"}]}` {
 		t.Fatalf("response = %s", out)
+	}
+}
+
+func TestDeferredAttributes(t *testing.T) {
+	str := func(v string) events.SQSMessageAttribute {
+		return events.SQSMessageAttribute{DataType: "String", StringValue: aws.String(v)}
+	}
+	full := map[string]events.SQSMessageAttribute{AttrDeferrals: str("3"), "blob": {DataType: "Binary", BinaryValue: []byte{1}}}
+	for i := range 10 {
+		full[fmt.Sprintf("a%d", i)] = str(strconv.Itoa(i))
+	}
+	tests := []struct {
+		name        string
+		attrs       map[string]events.SQSMessageAttribute
+		want        map[string]string
+		wantDropped []string
+	}{
+		{"none", nil, map[string]string{AttrDeferrals: "1"}, nil},
+		{"strings kept, count replaced", map[string]events.SQSMessageAttribute{"source": str("hr"), AttrDeferrals: str("0")},
+			map[string]string{AttrDeferrals: "1", "source": "hr"}, nil},
+		// SQS allows 10: the count and the first 9 by name; a Binary one
+		// cannot be carried as a String.
+		{"more than SQS allows", full, map[string]string{AttrDeferrals: "1", "a0": "0", "a1": "1", "a2": "2", "a3": "3", "a4": "4",
+			"a5": "5", "a6": "6", "a7": "7", "a8": "8"}, []string{"a9", "blob"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, dropped := deferredAttributes(events.SQSMessage{MessageAttributes: tt.attrs}, 1)
+			if !maps.Equal(got, tt.want) || !slices.Equal(dropped, tt.wantDropped) {
+				t.Errorf("got %v, dropped %v; want %v, %v", got, dropped, tt.want, tt.wantDropped)
+			}
+			if len(got) > queue.MaxAttributes {
+				t.Errorf("%d attributes, SQS allows %d", len(got), queue.MaxAttributes)
+			}
+		})
 	}
 }
