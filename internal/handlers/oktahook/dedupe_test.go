@@ -142,6 +142,61 @@ func TestDedupeOnMoto(t *testing.T) {
 		}
 	})
 
+	t.Run("events another producer holds unconfirmed are not acknowledged", func(t *testing.T) {
+		f := newDedupeFixture(t, srv, nil)
+		ctx := context.Background()
+		// Another invocation (this delivery's first attempt, still
+		// running, or the poll) has claimed e1 and not confirmed it.
+		held := f.store.Claim(ctx, "e1", "okta-system-log")
+		if held.Status != dedupe.Claimed {
+			t.Fatalf("setup: %+v", held)
+		}
+		body := delivery("d1", suspend("e1", jane), suspend("e2", john))
+		if resp := f.call(t, post(body)); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("claim held elsewhere: %d %s, want 503 so Okta retries", resp.StatusCode, resp.Body)
+		}
+		if got := queuedOf(t, f.pub.msgs); len(got) != 1 || got[0].User != john {
+			t.Fatalf("queued %+v, want john (the event this delivery could claim)", got)
+		}
+		var line map[string]any
+		for _, rec := range f.logs.Records(t) {
+			if rec["level"] == "ERROR" {
+				line = rec
+			}
+		}
+		if replay, _ := line["replay"].([]any); len(replay) != 1 || !strings.Contains(fmt.Sprint(replay[0]), jane) {
+			t.Fatalf("ERROR line %v, want a replay of jane's request", line)
+		}
+		// The holder confirms: Okta's retry is acknowledged, nothing
+		// queued twice.
+		if err := f.store.Confirm(ctx, held.Claim); err != nil {
+			t.Fatal(err)
+		}
+		if resp := f.call(t, post(body)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("retry after the confirm: %d %s", resp.StatusCode, resp.Body)
+		}
+		if got := queuedOf(t, f.pub.msgs); len(got) != 1 {
+			t.Fatalf("queued %+v after the retry, want john once", got)
+		}
+	})
+
+	t.Run("a claim left behind by a failed release is not acknowledged", func(t *testing.T) {
+		f := newDedupeFixture(t, srv, func(c *dynamodb.Client, table string) *dedupe.Store {
+			return dedupe.New(failingDelete{c}, table)
+		})
+		body := delivery("d1", suspend("e1", jane))
+		f.pub.err = errors.New("SQS unreachable")
+		if resp := f.call(t, post(body)); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("first try: %d", resp.StatusCode)
+		}
+		// SQS is back, but the claim could not be released: Okta's retry
+		// must not be told the event is queued.
+		f.pub.err = nil
+		if resp := f.call(t, post(body)); resp.StatusCode == http.StatusOK && len(f.pub.msgs) == 0 {
+			t.Fatalf("Okta's retry answered 200 with jane's revocation not queued")
+		}
+	})
+
 	t.Run("an unreachable table does not stop revocations", func(t *testing.T) {
 		f := newDedupeFixture(t, srv, func(*dynamodb.Client, string) *dedupe.Store {
 			return dedupe.New(dynamodb.NewFromConfig(srv.AWSConfig()), "no-such-table")
@@ -201,4 +256,12 @@ func TestDedupeIsOptional(t *testing.T) {
 	if strings.Contains(f.logs.String(), "alreadyQueued") {
 		t.Errorf("dedupe fields logged without a table:\n%s", f.logs)
 	}
+}
+
+// failingDelete is a DynamoDB client whose DeleteItem (the release of a
+// claim) fails, as when the table is as unreachable as the queue was.
+type failingDelete struct{ *dynamodb.Client }
+
+func (failingDelete) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return nil, errors.New("RequestTimeout: the release did not finish in time")
 }

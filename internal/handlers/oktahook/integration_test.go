@@ -71,7 +71,7 @@ func TestOnMoto(t *testing.T) {
 		eventID := "e5a8b9c0-6d7e-4f80-b1c2-3d4e5f6a7b88"
 		want := []revocation.Request{
 			{UserID: john, Reason: revocation.Reason{Source: "okta-event-hook", EventID: eventID, EventUUID: "b1e2d3c4-1111-4a5b-8c9d-0e1f2a3b4c5d", EventType: "user.account.lock", Published: "2026-03-02T13:00:01.000Z"}.JSON()},
-			{UserID: jane, Reason: revocation.Reason{Source: "okta-event-hook", EventID: eventID, EventUUID: "b1e2d3c4-4444-4a5b-8c9d-0e1f2a3b4c5d", EventType: "user.session.clear", Published: "2026-03-02T13:00:04.000Z", MergedEventUUIDs: []string{"b1e2d3c4-5555-4a5b-8c9d-0e1f2a3b4c5d"}}.JSON()},
+			{UserID: jane, Reason: revocation.Reason{Source: "okta-event-hook", EventID: eventID, EventUUID: "b1e2d3c4-5555-4a5b-8c9d-0e1f2a3b4c5d", EventType: "security.breached_credential.detected", Published: "2026-03-02T13:00:04.000Z", MergedEventUUIDs: []string{"b1e2d3c4-4444-4a5b-8c9d-0e1f2a3b4c5d"}}.JSON()},
 			{UserID: john, AppID: portal, Reason: revocation.Reason{Source: "okta-event-hook", EventID: eventID, EventUUID: "b1e2d3c4-6666-4a5b-8c9d-0e1f2a3b4c5d", EventType: "application.user_membership.remove", Published: "2026-03-02T13:00:05.000Z"}.JSON()},
 		}
 		if len(got) != len(want) {
