@@ -189,32 +189,48 @@ func TestAuthenticatePicksUpRotationBeforeTTL(t *testing.T) {
 
 // TestWrongHeaderDuringOutageKeepsTheSecret: anyone can send a wrong
 // header, and the re-read it triggers must not drop the cached secret
-// while Secrets Manager is down, or Okta's own calls would get 503s.
+// while Secrets Manager is down, refusing or hanging, or Okta's own calls
+// would get 503s.
 func TestWrongHeaderDuringOutageKeepsTheSecret(t *testing.T) {
-	sm := &outagesm.SM{Value: secretA}
-	a := NewAuthenticator(DefaultAuthHeader, secrets.NewCache(sm, "hook", time.Hour, secrets.WithLogger(slog.New(slog.DiscardHandler))))
-	clock := fakeclock.New(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
-	a.now = clock.Now
-	ctx := context.Background()
-	// Before the outage: both versions are cached (AWSPREVIOUS as absent).
-	if err := a.Authenticate(ctx, map[string]string{"authorization": secretA}); err != nil {
-		t.Fatalf("before the outage: %v", err)
-	}
-	if err := a.Authenticate(ctx, map[string]string{"authorization": "early-guess"}); !errors.Is(err, ErrUnauthenticated) {
-		t.Fatalf("wrong header before the outage: %v", err)
-	}
-	clock.Advance(DefaultRefreshInterval)
+	for _, tt := range []struct {
+		name string
+		down func(*outagesm.SM)
+	}{
+		{"refusing", func(sm *outagesm.SM) { sm.Down.Store(true) }},
+		{"hanging", func(sm *outagesm.SM) { sm.Hang.Store(true) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sm := &outagesm.SM{Value: secretA}
+			a := NewAuthenticator(DefaultAuthHeader, secrets.NewCache(sm, "hook", time.Hour, secrets.WithLogger(slog.New(slog.DiscardHandler))))
+			clock := fakeclock.New(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+			a.now = clock.Now
+			// Each call with the hook handler's budget to authenticate.
+			authenticate := func(header string) error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				return a.Authenticate(ctx, map[string]string{"authorization": header})
+			}
+			// Before the outage: both versions are cached (AWSPREVIOUS as absent).
+			if err := authenticate(secretA); err != nil {
+				t.Fatalf("before the outage: %v", err)
+			}
+			if err := authenticate("early-guess"); !errors.Is(err, ErrUnauthenticated) {
+				t.Fatalf("wrong header before the outage: %v", err)
+			}
+			clock.Advance(DefaultRefreshInterval)
 
-	sm.Down.Store(true)
-	calls := sm.Calls()
-	if err := a.Authenticate(ctx, map[string]string{"authorization": "attacker-guess"}); !errors.Is(err, ErrUnauthenticated) {
-		t.Fatalf("wrong header during the outage: %v, want ErrUnauthenticated", err)
-	}
-	if sm.Calls() == calls {
-		t.Fatal("the wrong header did not make the authenticator re-read the secret")
-	}
-	if err := a.Authenticate(ctx, map[string]string{"authorization": secretA}); err != nil {
-		t.Fatalf("Okta's header after a wrong one during the outage: %v, want the cached secret to still match", err)
+			tt.down(sm)
+			calls := sm.Calls()
+			if err := authenticate("attacker-guess"); !errors.Is(err, ErrUnauthenticated) {
+				t.Fatalf("wrong header during the outage: %v, want ErrUnauthenticated", err)
+			}
+			if sm.Calls() == calls {
+				t.Fatal("the wrong header did not make the authenticator re-read the secret")
+			}
+			if err := authenticate(secretA); err != nil {
+				t.Fatalf("Okta's header after a wrong one during the outage: %v, want the cached secret to still match", err)
+			}
+		})
 	}
 }
 

@@ -12,10 +12,12 @@
 // Behaviour:
 //   - A value is served from memory for the TTL, then re-read. Concurrent
 //     readers of an expired value share one GetSecretValue call.
-//   - If re-reading fails, the previous value keeps being served for up to
-//     MaxStale past its TTL (default DefaultMaxStale), retrying at most every
-//     few seconds, so a brief Secrets Manager outage does not take the
-//     function down. A warning is logged; the value never is.
+//   - If re-reading fails, or has not answered within 300 ms (or
+//     before the caller's context ended), the previous value keeps being
+//     served for up to MaxStale past its TTL (default DefaultMaxStale),
+//     retrying at most every few seconds, so a brief Secrets Manager
+//     outage, refusing or hanging, does not take the function down. A
+//     warning is logged; the value never is.
 //   - Invalidate drops the cached values: the next read goes to Secrets
 //     Manager, and since the caller distrusts the old value, it is not served
 //     stale if that read fails.
@@ -64,6 +66,11 @@ const (
 	DefaultMaxStale = 15 * time.Minute
 	// retryStaleAfter spaces out re-reads while a stale value is served.
 	retryStaleAfter = 5 * time.Second
+	// staleWait is how long a read waits on a refresh before serving the
+	// cached value stale: above Secrets Manager's usual answer, and short
+	// enough for two such waits (the current and the previous version)
+	// within the hook's 1 s budget to authenticate a call.
+	staleWait = 300 * time.Millisecond
 	// fetchTimeout bounds one GetSecretValue (with the SDK's retries). The
 	// fetch does not follow the first caller's cancellation, since other
 	// callers may be waiting on it.
@@ -206,15 +213,73 @@ func (c *Cache) read(ctx context.Context, stage string) (result, error) {
 	fetchCtx := context.WithoutCancel(ctx)
 	key := stage + "/" + strconv.FormatUint(gen, 10)
 	ch := c.flights.DoChan(key, func() (any, error) { return c.refresh(fetchCtx, stage, gen) })
+	// A value that may be served stale is not held back for long by a
+	// refresh that hangs (Secrets Manager unreachable rather than
+	// refusing): after staleWait, or when the caller gives up first, it is
+	// served while the refresh goes on in the background.
+	var slow <-chan time.Time
+	if c.hasStale(stage, gen) {
+		timer := time.NewTimer(staleWait)
+		defer timer.Stop()
+		slow = timer.C
+	}
 	select {
 	case r := <-ch:
 		if r.Err != nil {
 			return result{}, r.Err
 		}
 		return r.Val.(result), nil
+	case <-slow:
 	case <-ctx.Done():
-		return result{}, fmt.Errorf("secrets: read %s (%s): %w", c.secretID, stage, ctx.Err())
 	}
+	if r, ok := c.serveStale(ctx, stage, gen); ok {
+		return r, nil
+	}
+	if ctx.Err() == nil {
+		// The stale value went past MaxStale (or was invalidated) while
+		// waiting: wait for the refresh after all.
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				return result{}, r.Err
+			}
+			return r.Val.(result), nil
+		case <-ctx.Done():
+		}
+	}
+	return result{}, fmt.Errorf("secrets: read %s (%s): %w", c.secretID, stage, ctx.Err())
+}
+
+// hasStale reports whether stage has a value of generation gen that may be
+// served stale.
+func (c *Cache) hasStale(stage string, gen uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.stages[stage]
+	return e != nil && gen == c.gen && c.now().Sub(e.fetchedAt) < c.ttl+c.maxStale
+}
+
+// serveStale returns stage's cached value while a refresh is slow, if it
+// may still be served, and spaces out the next waits on the refresh like a
+// failed one.
+func (c *Cache) serveStale(ctx context.Context, stage string, gen uint64) (result, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	e := c.stages[stage]
+	if e == nil || gen != c.gen || now.Sub(e.fetchedAt) >= c.ttl+c.maxStale {
+		return result{}, false
+	}
+	if now.Before(e.fetchedAt.Add(c.ttl)) && !e.expired {
+		// Refreshed meanwhile: the value is fresh.
+		return result{e.value, e.present, e.created}, true
+	}
+	e.retryAt = now.Add(retryStaleAfter)
+	c.log().LogAttrs(ctx, slog.LevelWarn, "secrets: refresh is slow, serving the cached value",
+		slog.String("resource", c.secretID),
+		slog.String("stage", stage),
+		slog.Duration("age", now.Sub(e.fetchedAt)))
+	return result{e.value, e.present, e.created}, true
 }
 
 // refresh reads stage from Secrets Manager and stores it, unless the cache

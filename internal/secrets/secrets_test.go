@@ -359,6 +359,55 @@ func TestStaleOnRefreshFailure(t *testing.T) {
 	}
 }
 
+// TestStaleWhileRefreshHangs: a Secrets Manager that hangs rather than
+// refusing must not hold back a value that may be served stale: the hook
+// has 1 s to authenticate a call, a hanging read takes the SDK 10 s.
+func TestStaleWhileRefreshHangs(t *testing.T) {
+	tests := []struct {
+		name    string
+		expire  func(*Cache, *fakeclock.Clock)
+		timeout time.Duration // the caller's
+	}{
+		{"TTL over", func(_ *Cache, clk *fakeclock.Clock) { clk.Advance(2 * time.Minute) }, time.Second},
+		{"expired by a wrong header", func(c *Cache, _ *fakeclock.Clock) { c.Expire() }, time.Second},
+		{"the caller gives up first", func(_ *Cache, clk *fakeclock.Clock) { clk.Advance(2 * time.Minute) }, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			api := newFake(secretValue)
+			c, clk := newTestCache(api, time.Minute, WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+			mustCurrent(t, c)
+			gate := make(chan struct{})
+			api.set(func(f *fakeSM) { f.gate = gate; f.stages[StageCurrent] = "rotated" })
+			tt.expire(c, clk)
+			for i := range 2 {
+				rctx, cancel := context.WithTimeout(ctx, tt.timeout)
+				v, err := c.Current(rctx)
+				cancel()
+				if err != nil || v != secretValue {
+					t.Fatalf("read %d during the hang: %q, %v; want the cached value", i, v, err)
+				}
+			}
+			if n := api.count(StageCurrent); n != 2 {
+				t.Errorf("%d calls, want 2: the first read and one refresh, shared", n)
+			}
+			if !strings.Contains(logs.String(), "serving the cached value") || strings.Contains(logs.String(), secretValue) {
+				t.Errorf("logs: %s", logs.String())
+			}
+			// The refresh ends: its value replaces the stale one.
+			close(gate)
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if v := mustCurrent(t, c); v == "rotated" {
+					break
+				} else if time.Now().After(deadline) {
+					t.Fatalf("after the refresh: %q", v)
+				}
+			}
+		})
+	}
+}
+
 func TestNoStaleAfterInvalidate(t *testing.T) {
 	api := newFake(secretValue)
 	c, _ := newTestCache(api, time.Minute, WithMaxStale(time.Hour))
