@@ -149,6 +149,8 @@ func TestInvariantChecksCatchMistakes(t *testing.T) {
 			want: `routeKey "GET /nope"`},
 		{check: "alarms", templateEdits: []edit{{"MetricName: ApproximateAgeOfOldestMessage", "MetricName: NumberOfMessagesSent"}},
 			want: "ApproximateAgeOfOldestMessage"},
+		{check: "alarms", templateEdits: []edit{{"MetricName: HookSecretUnavailable", "MetricName: HookUnauthenticated"}},
+			want: "HookSecretUnavailable"},
 		{check: "outputs", templateEdits: []edit{{"  HookUrl:\n", "  HookURL:\n"}},
 			want: "output HookUrl"},
 		{check: "environment contract", templateEdits: []edit{{"          DEDUPE_TABLE_NAME: !Ref DedupeTable\n      Events:\n        VerifyHook:", "          DEDUPE_TABLE_NAME: other-table\n      Events:\n        VerifyHook:"}},
@@ -717,6 +719,7 @@ func checkAlarms(p project) (problems []string) {
 		{"AWS/Lambda", "Throttles", revokeFn},
 		{"AWS/Lambda", "Errors", reconcileFn},
 		{"OktaTokenRevoker", "HookDeliveriesNotQueued", "okta-hook"},
+		{"OktaTokenRevoker", "HookSecretUnavailable", "okta-hook"},
 		{"OktaTokenRevoker", "HookEventsUnreadable", "okta-hook"},
 		{"OktaTokenRevoker", "ReconcileEventsUnreadable", "reconcile"},
 	}
