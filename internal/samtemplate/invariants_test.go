@@ -151,6 +151,8 @@ func TestInvariantChecksCatchMistakes(t *testing.T) {
 			want: "ApproximateAgeOfOldestMessage"},
 		{check: "alarms", templateEdits: []edit{{"MetricName: HookSecretUnavailable", "MetricName: HookUnauthenticated"}},
 			want: "HookSecretUnavailable"},
+		{check: "alarms", templateEdits: []edit{{"          Value: sqs\n", "          Value: http\n"}},
+			want: "Deferred"},
 		{check: "outputs", templateEdits: []edit{{"  HookUrl:\n", "  HookURL:\n"}},
 			want: "output HookUrl"},
 		{check: "environment contract", templateEdits: []edit{{"          DEDUPE_TABLE_NAME: !Ref DedupeTable\n      Events:\n        VerifyHook:", "          DEDUPE_TABLE_NAME: other-table\n      Events:\n        VerifyHook:"}},
@@ -720,6 +722,7 @@ func checkAlarms(p project) (problems []string) {
 		{"AWS/Lambda", "Errors", reconcileFn},
 		{"OktaTokenRevoker", "HookDeliveriesNotQueued", "okta-hook"},
 		{"OktaTokenRevoker", "HookSecretUnavailable", "okta-hook"},
+		{"OktaTokenRevoker", "Deferred", "sqs"},
 		{"OktaTokenRevoker", "HookEventsUnreadable", "okta-hook"},
 		{"OktaTokenRevoker", "ReconcileEventsUnreadable", "reconcile"},
 	}
