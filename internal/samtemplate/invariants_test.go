@@ -145,10 +145,18 @@ func TestInvariantChecksCatchMistakes(t *testing.T) {
 			want: "HttpApiAccessLogGroup has no RetentionInDays"},
 		{check: "logging and tracing", templateEdits: []edit{{"LogFormat: JSON", "LogFormat: Text"}},
 			want: "LogFormat"},
+		{check: "logging and tracing", templateEdits: []edit{{"ApplicationLogLevel: !If [IsDebugLogLevel, DEBUG, INFO]", "ApplicationLogLevel: WARN"}},
+			want: "ApplicationLogLevel"},
+		{check: "logging and tracing", templateEdits: []edit{{"IsDebugLogLevel: !Equals [!Ref LogLevel, debug]", "IsDebugLogLevel: !Equals [!Ref LogLevel, info]"}},
+			want: "IsDebugLogLevel"},
 		{check: "sample events match routes", extraEvent: `{"version":"2.0","routeKey":"GET /nope","requestContext":{"http":{"method":"GET"}}}`,
 			want: `routeKey "GET /nope"`},
 		{check: "alarms", templateEdits: []edit{{"MetricName: ApproximateAgeOfOldestMessage", "MetricName: NumberOfMessagesSent"}},
 			want: "ApproximateAgeOfOldestMessage"},
+		{check: "alarms", templateEdits: []edit{{"MetricName: HookSecretUnavailable", "MetricName: HookUnauthenticated"}},
+			want: "HookSecretUnavailable"},
+		{check: "alarms", templateEdits: []edit{{"          Value: sqs\n", "          Value: http\n"}},
+			want: "Deferred"},
 		{check: "outputs", templateEdits: []edit{{"  HookUrl:\n", "  HookURL:\n"}},
 			want: "output HookUrl"},
 		{check: "environment contract", templateEdits: []edit{{"          DEDUPE_TABLE_NAME: !Ref DedupeTable\n      Events:\n        VerifyHook:", "          DEDUPE_TABLE_NAME: other-table\n      Events:\n        VerifyHook:"}},
@@ -635,6 +643,13 @@ func checkLogging(p project) (problems []string) {
 		if lc["LogFormat"] != "JSON" {
 			problems = append(problems, fmt.Sprintf("%s: LoggingConfig.LogFormat %v, want JSON", id, lc["LogFormat"]))
 		}
+		// Lambda filters JSON application logs at INFO by default: LOG_LEVEL
+		// debug needs DEBUG, and WARN or ERROR would drop the EMF metric
+		// lines (they have no level, so they count as INFO).
+		wantLevel := map[string]any{"Fn::If": []any{"IsDebugLogLevel", "DEBUG", "INFO"}}
+		if !reflect.DeepEqual(lc["ApplicationLogLevel"], wantLevel) {
+			problems = append(problems, fmt.Sprintf("%s: LoggingConfig.ApplicationLogLevel %v, want %v", id, lc["ApplicationLogLevel"], wantLevel))
+		}
 		ref, _ := lc["LogGroup"].(map[string]any)
 		group, _ := ref["Ref"].(string)
 		if p.tpl.Resources[group].Type != "AWS::Logs::LogGroup" {
@@ -646,6 +661,11 @@ func checkLogging(p project) (problems []string) {
 		if props["AutoPublishAlias"] != "live" {
 			problems = append(problems, id+": AutoPublishAlias is not live")
 		}
+	}
+	conditions, _ := p.tpl.Raw["Conditions"].(map[string]any)
+	wantCond := map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "LogLevel"}, "debug"}}
+	if !reflect.DeepEqual(conditions["IsDebugLogLevel"], wantCond) {
+		problems = append(problems, fmt.Sprintf("Condition IsDebugLogLevel %v, want %v", conditions["IsDebugLogLevel"], wantCond))
 	}
 	return problems
 }
@@ -717,6 +737,8 @@ func checkAlarms(p project) (problems []string) {
 		{"AWS/Lambda", "Throttles", revokeFn},
 		{"AWS/Lambda", "Errors", reconcileFn},
 		{"OktaTokenRevoker", "HookDeliveriesNotQueued", "okta-hook"},
+		{"OktaTokenRevoker", "HookSecretUnavailable", "okta-hook"},
+		{"OktaTokenRevoker", "Deferred", "sqs"},
 		{"OktaTokenRevoker", "HookEventsUnreadable", "okta-hook"},
 		{"OktaTokenRevoker", "ReconcileEventsUnreadable", "reconcile"},
 	}
