@@ -188,6 +188,7 @@ func (h *Handler) run(ctx context.Context, jobs []*job) {
 		defer cancel()
 	}
 	var stop atomic.Bool
+	var forbidden atomic.Int32 // 403s seen
 	next := make(chan *job)
 	var wg sync.WaitGroup
 	for range min(h.cfg.Concurrency, len(jobs)) {
@@ -202,7 +203,7 @@ func (h *Handler) run(ctx context.Context, jobs []*job) {
 				}
 				j.started = true
 				h.execute(workCtx, j)
-				if j.kind == kindConfig || j.kind == kindOther {
+				if stopsBatch(j, &forbidden) {
 					stop.Store(true)
 				}
 			}
@@ -213,6 +214,24 @@ func (h *Handler) run(ctx context.Context, jobs []*job) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// stopsBatch reports whether j's failure is one every other message of the
+// batch would meet too. A 403 may concern only j's target (an admin role
+// without permission on that user or app, such as a Super Admin under a
+// lesser role), and stopping would cost the batch's other messages a
+// receive towards the DLQ: the batch stops at the second 403, which makes
+// a missing permission or scope likely.
+func stopsBatch(j *job, forbidden *atomic.Int32) bool {
+	switch {
+	case j.kind == kindOther:
+		return true
+	case j.kind != kindConfig:
+		return false
+	case errors.Is(j.err, okta.ErrForbidden) && !errors.Is(j.err, okta.ErrUnauthorized) && !errors.Is(j.err, okta.ErrInvalidCredentials):
+		return forbidden.Add(1) >= 2
+	}
+	return true
 }
 
 func (h *Handler) execute(ctx context.Context, j *job) {
@@ -242,8 +261,8 @@ func (h *Handler) execute(ctx context.Context, j *job) {
 // classify says why a request failed. Joined errors (one user's clients
 // failing differently) take the kind that matters most for what happens
 // next: a rate limit delays, a config problem alerts, a transient failure
-// retries. Only kindConfig and kindOther stop the batch: they are the
-// failures every other message would meet too.
+// retries. Only kindConfig and kindOther stop the batch (see stopsBatch):
+// they are the failures every other message would meet too.
 func classify(err error) failureKind {
 	var oktaErr *okta.Error
 	switch {

@@ -133,7 +133,7 @@ func TestHandleSQSOutcomes(t *testing.T) {
 }
 
 func TestHandleSQSConfigProblemStopsTheBatch(t *testing.T) {
-	for _, err := range []error{errUnauthorized, errForbidden, fmt.Errorf("read secret: %w", okta.ErrInvalidCredentials)} {
+	for _, err := range []error{errUnauthorized, fmt.Errorf("read secret: %w", okta.ErrInvalidCredentials)} {
 		t.Run(err.Error(), func(t *testing.T) {
 			env := newTestEnv(t, map[string]stubAnswer{
 				key(revocation.Request{AppID: "0oaFirst"}): {err: fmt.Errorf("revoke: %w", err)},
@@ -169,6 +169,51 @@ func TestHandleSQSConfigProblemStopsTheBatch(t *testing.T) {
 			doc := metricsDoc(t, env.metrics)
 			if doc["FailuresConfig"] != 1.0 || doc["FailuresUnstarted"] != 2.0 {
 				t.Fatalf("FailuresConfig = %v, FailuresUnstarted = %v", doc["FailuresConfig"], doc["FailuresUnstarted"])
+			}
+		})
+	}
+}
+
+// TestHandleSQSForbidden: one 403 may concern only its target (an admin
+// role without permission on it), so the batch goes on; a second 403 in
+// the batch makes a missing permission likely, and the batch stops.
+func TestHandleSQSForbidden(t *testing.T) {
+	forbidden := stubAnswer{err: fmt.Errorf("revoke: %w", errForbidden)}
+	tests := []struct {
+		name       string
+		answers    map[string]stubAnswer
+		wantCalls  int
+		wantFailed []string
+	}{
+		{"one target forbidden", map[string]stubAnswer{key(revocation.Request{AppID: "0oaFirst"}): forbidden},
+			4, []string{"m1"}},
+		{"two targets forbidden", map[string]stubAnswer{key(revocation.Request{AppID: "0oaFirst"}): forbidden, key(revocation.Request{AppID: "0oaSecond"}): forbidden},
+			2, []string{"m1", "m2", "m3", "m4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, tt.answers, func(c *Config) { c.Concurrency = 1 })
+			ev := events.SQSEvent{Records: []events.SQSMessage{
+				sqsMessage("m1", `{"appId":"0oaFirst"}`),
+				sqsMessage("m2", `{"appId":"0oaSecond"}`),
+				sqsMessage("m3", `{"appId":"0oaThird"}`),
+				sqsMessage("m4", `{"appId":"0oaFourth"}`),
+			}}
+			resp, _ := env.h.HandleSQS(context.Background(), ev)
+			if got := failedIDs(resp); !slices.Equal(got, tt.wantFailed) {
+				t.Errorf("failed = %v, want %v", got, tt.wantFailed)
+			}
+			if n := len(env.exec.called()); n != tt.wantCalls {
+				t.Errorf("executor called %d times, want %d", n, tt.wantCalls)
+			}
+			var config bool
+			for _, r := range env.logs.Records(t) {
+				if r["configProblem"] == true && r["level"] == "ERROR" && r["messageId"] == "m1" {
+					config = true
+				}
+			}
+			if !config {
+				t.Errorf("no ERROR record with configProblem=true for m1:\n%s", env.logs.String())
 			}
 		})
 	}
