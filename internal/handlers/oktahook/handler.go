@@ -75,9 +75,8 @@ const (
 	// MetricEventsUnreadable counts events that could not be decoded.
 	MetricEventsUnreadable = "HookEventsUnreadable"
 	// MetricDeliveriesNotQueued counts deliveries answered 503 because
-	// queueing failed, or because another producer holds an unconfirmed
-	// claim on some of their events: Okta retries once, then the events
-	// are lost unless replayed from the ERROR log. Alarm on it.
+	// queueing failed: Okta retries once, then the events are lost unless
+	// replayed from the ERROR log. Alarm on it.
 	MetricDeliveriesNotQueued = "HookDeliveriesNotQueued"
 	// MetricDeliveriesRejected counts authenticated calls answered 4xx
 	// (malformed, oversized, wrong envelope): Okta does not retry them.
@@ -91,8 +90,7 @@ const (
 	MetricEnqueueLatency = "HookEnqueueLatency"
 	// MetricEventsAlreadyQueued counts events not queued because the
 	// dedupe table says another delivery, the reconciler or the log stream
-	// queued them. Events another producer is still queueing are not
-	// counted: the delivery is answered 503 (MetricDeliveriesNotQueued).
+	// queued them (or is queueing them).
 	MetricEventsAlreadyQueued = "HookEventsAlreadyQueued"
 )
 
@@ -343,7 +341,7 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 	enqueueStart := time.Now()
 	out, err := enq.Enqueue(pubCtx, delivery.EventID, mapped)
 	rec.Observe(MetricEnqueueLatency, metrics.Milliseconds, float64(time.Since(enqueueStart).Microseconds())/1000)
-	rec.Add(MetricEventsAlreadyQueued, float64(len(out.AlreadyQueued)))
+	rec.Add(MetricEventsAlreadyQueued, float64(len(out.AlreadyQueued)+len(out.InProgress)))
 
 	summary = append(summary, slog.Int("requests", len(out.Requests)), slog.Any("revocations", revocation.Summarize(out.Requests)))
 	if h.dedupe != nil {
@@ -376,35 +374,12 @@ func (h *Handler) deliver(ctx context.Context, log *slog.Logger, req events.APIG
 	}
 	rec.Add(MetricRevocationsQueued, float64(len(out.Requests)))
 	summary = append(summary, slog.Int64("durationMs", time.Since(start).Milliseconds()))
-	if len(out.InProgress) > 0 {
-		// Another invocation (this delivery's first attempt, the poll)
-		// holds a claim on these events but has not confirmed queueing
-		// them, and may yet fail to: a 200 now could acknowledge events
-		// nobody queued. Okta's retry finds them confirmed, or released
-		// and claimable.
-		log.ErrorContext(ctx, "delivery NOT fully queued: events are claimed by another producer that has not confirmed them; answering 503 so Okta retries once",
-			append(summary, slog.Any("replay", requestsOf(mapped, out.InProgress)), deliveryAttr(body))...)
-		rec.Add(MetricDeliveriesNotQueued, 1)
-		return errorResponse(req, http.StatusServiceUnavailable, "some events are being queued by another invocation; retry later")
-	}
 	if len(out.Requests) == 0 {
 		log.InfoContext(ctx, "delivery already queued by another source", summary...)
 		return ok()
 	}
 	log.InfoContext(ctx, "delivery queued", summary...)
 	return ok()
-}
-
-// requestsOf returns the requests mapped from the events with the given
-// uuids, for a replay.
-func requestsOf(mapped []dedupe.Event, uuids []string) []revocation.Request {
-	var reqs []revocation.Request
-	for _, ev := range mapped {
-		if slices.Contains(uuids, ev.Event.UUID) {
-			reqs = append(reqs, ev.Requests...)
-		}
-	}
-	return reqs
 }
 
 // body returns the request body, base64-decoded when API Gateway encoded
