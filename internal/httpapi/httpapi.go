@@ -160,6 +160,9 @@ func Classify(err error) (int, ErrorBody, map[string]string) {
 		// Before Okta's 400: when one user's clients fail differently, a
 		// retry after the reset is what the caller should do first.
 		body.Message = "Okta rate limit reached; retry later"
+		if e := okta.RateLimitError(err); e != nil {
+			body.OktaErrorCode, body.OktaRequestID = e.ErrorCode, e.RequestID
+		}
 		reset, _ := okta.RateLimitReset(err)
 		return http.StatusTooManyRequests, body, map[string]string{"Retry-After": RetryAfter(reset, time.Now())}
 	case oktaErr != nil && oktaErr.StatusCode == http.StatusBadRequest:

@@ -41,7 +41,7 @@ func TestClassify(t *testing.T) {
 			&okta.Error{StatusCode: 400, ErrorCode: "invalid_scope", ErrorSummary: "The following scopes are not allowed: okta.users.manage"}), 502, "invalid_scope", ""},
 		// One user's clients failing differently: the rate limit decides.
 		{"okta 400 and 429 joined", errors.Join(&okta.Error{StatusCode: 400, ErrorCode: "E0000001"},
-			&okta.Error{StatusCode: 429, ErrorCode: "E0000047", RateLimitReset: reset}), 429, "E0000001", "30"},
+			&okta.Error{StatusCode: 429, ErrorCode: "E0000047", RateLimitReset: reset}), 429, "E0000047", "30"},
 		{"okta 403", &okta.Error{StatusCode: 403, ErrorCode: "E0000006"}, 502, "E0000006", ""},
 		{"okta 500", &okta.Error{StatusCode: 500, ErrorCode: "E0000009"}, 502, "E0000009", ""},
 		{"okta 504", &okta.Error{StatusCode: 504}, 504, "", ""},

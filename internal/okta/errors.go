@@ -117,25 +117,25 @@ func RateLimitReset(err error) (time.Time, bool) {
 	if !errors.Is(err, ErrRateLimited) {
 		return time.Time{}, false
 	}
-	if e := rateLimitedError(err); e != nil {
+	if e := RateLimitError(err); e != nil {
 		return e.RateLimitReset, true
 	}
 	return time.Time{}, true
 }
 
-// rateLimitedError finds the 429 *Error in err's tree. Not errors.As: in a
-// joined error (one user's clients failing differently) the first *Error
-// may be another client's 400, whose reset is zero.
-func rateLimitedError(err error) *Error {
+// RateLimitError returns the 429 *Error in err's tree, or nil. Not
+// errors.As: in a joined error (one user's clients failing differently)
+// the first *Error may be another client's 400.
+func RateLimitError(err error) *Error {
 	if e, ok := err.(*Error); ok && e.StatusCode == http.StatusTooManyRequests {
 		return e
 	}
 	switch u := err.(type) {
 	case interface{ Unwrap() error }:
-		return rateLimitedError(u.Unwrap())
+		return RateLimitError(u.Unwrap())
 	case interface{ Unwrap() []error }:
 		for _, inner := range u.Unwrap() {
-			if e := rateLimitedError(inner); e != nil {
+			if e := RateLimitError(inner); e != nil {
 				return e
 			}
 		}

@@ -12,12 +12,12 @@
 // Behaviour:
 //   - A value is served from memory for the TTL, then re-read. Concurrent
 //     readers of an expired value share one GetSecretValue call.
-//   - If re-reading fails, or has not answered within 300 ms (or
-//     before the caller's context ended), the previous value keeps being
-//     served for up to MaxStale past its TTL (default DefaultMaxStale),
-//     retrying at most every few seconds, so a brief Secrets Manager
-//     outage, refusing or hanging, does not take the function down. A
-//     warning is logged; the value never is.
+//   - If re-reading fails, or has not answered within 300 ms of the TTL's
+//     end (or, after Expire, before the caller's context ended), the
+//     previous value keeps being served for up to MaxStale past its TTL
+//     (default DefaultMaxStale), retrying at most every few seconds, so a
+//     brief Secrets Manager outage, refusing or hanging, does not take the
+//     function down. A warning is logged; the value never is.
 //   - Invalidate drops the cached values: the next read goes to Secrets
 //     Manager, and since the caller distrusts the old value, it is not served
 //     stale if that read fails.
@@ -215,10 +215,12 @@ func (c *Cache) read(ctx context.Context, stage string) (result, error) {
 	ch := c.flights.DoChan(key, func() (any, error) { return c.refresh(fetchCtx, stage, gen) })
 	// A value that may be served stale is not held back for long by a
 	// refresh that hangs (Secrets Manager unreachable rather than
-	// refusing): after staleWait, or when the caller gives up first, it is
-	// served while the refresh goes on in the background.
+	// refusing): once its TTL is over, after staleWait; when Expire asked
+	// for the re-read (a rotation is suspected, the new value is wanted),
+	// only when the caller gives up. Then it is served while the refresh
+	// goes on in the background.
 	var slow <-chan time.Time
-	if c.hasStale(stage, gen) {
+	if c.waitBeforeStale(stage, gen) {
 		timer := time.NewTimer(staleWait)
 		defer timer.Stop()
 		slow = timer.C
@@ -250,36 +252,54 @@ func (c *Cache) read(ctx context.Context, stage string) (result, error) {
 	return result{}, fmt.Errorf("secrets: read %s (%s): %w", c.secretID, stage, ctx.Err())
 }
 
-// hasStale reports whether stage has a value of generation gen that may be
-// served stale.
-func (c *Cache) hasStale(stage string, gen uint64) bool {
+// servable returns stage's entry if it is of generation gen and may still
+// be served stale (within MaxStale past its TTL). Called with c.mu held.
+func (c *Cache) servable(stage string, gen uint64, now time.Time) *entry {
+	e := c.stages[stage]
+	if e == nil || gen != c.gen || now.Sub(e.fetchedAt) >= c.ttl+c.maxStale {
+		return nil
+	}
+	return e
+}
+
+// waitBeforeStale reports whether a read of stage should wait only
+// staleWait on a refresh: its value may be served stale and its TTL is
+// over (not merely expired by Expire).
+func (c *Cache) waitBeforeStale(stage string, gen uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.stages[stage]
-	return e != nil && gen == c.gen && c.now().Sub(e.fetchedAt) < c.ttl+c.maxStale
+	now := c.now()
+	e := c.servable(stage, gen, now)
+	return e != nil && now.Sub(e.fetchedAt) >= c.ttl
 }
 
 // serveStale returns stage's cached value while a refresh is slow, if it
-// may still be served, and spaces out the next waits on the refresh like a
-// failed one.
+// may still be served.
 func (c *Cache) serveStale(ctx context.Context, stage string, gen uint64) (result, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	e := c.stages[stage]
-	if e == nil || gen != c.gen || now.Sub(e.fetchedAt) >= c.ttl+c.maxStale {
+	e := c.servable(stage, gen, now)
+	if e == nil {
 		return result{}, false
 	}
-	if now.Before(e.fetchedAt.Add(c.ttl)) && !e.expired {
+	if now.Sub(e.fetchedAt) < c.ttl && !e.expired {
 		// Refreshed meanwhile: the value is fresh.
 		return result{e.value, e.present, e.created}, true
 	}
+	c.servingStale(ctx, e, stage, now, "secrets: refresh is slow, serving the cached value")
+	return result{e.value, e.present, e.created}, true
+}
+
+// servingStale spaces out the next re-reads of e (reads meanwhile get the
+// stale value at once) and warns, without the value. Called with c.mu held.
+func (c *Cache) servingStale(ctx context.Context, e *entry, stage string, now time.Time, msg string, attrs ...slog.Attr) {
 	e.retryAt = now.Add(retryStaleAfter)
-	c.log().LogAttrs(ctx, slog.LevelWarn, "secrets: refresh is slow, serving the cached value",
+	c.log().LogAttrs(ctx, slog.LevelWarn, msg, append([]slog.Attr{
 		slog.String("resource", c.secretID),
 		slog.String("stage", stage),
-		slog.Duration("age", now.Sub(e.fetchedAt)))
-	return result{e.value, e.present, e.created}, true
+		slog.Duration("age", now.Sub(e.fetchedAt)),
+	}, attrs...)...)
 }
 
 // refresh reads stage from Secrets Manager and stores it, unless the cache
@@ -295,16 +315,11 @@ func (c *Cache) refresh(ctx context.Context, stage string, gen uint64) (result, 
 	now := c.now()
 	current := gen == c.gen
 	if err != nil {
-		e := c.stages[stage]
-		if !current || e == nil || now.Sub(e.fetchedAt) >= c.ttl+c.maxStale {
+		e := c.servable(stage, gen, now)
+		if e == nil {
 			return result{}, err
 		}
-		e.retryAt = now.Add(retryStaleAfter)
-		c.log().LogAttrs(ctx, slog.LevelWarn, "secrets: refresh failed, serving the cached value",
-			slog.String("resource", c.secretID),
-			slog.String("stage", stage),
-			slog.Duration("age", now.Sub(e.fetchedAt)),
-			slog.String("error", err.Error()))
+		c.servingStale(ctx, e, stage, now, "secrets: refresh failed, serving the cached value", slog.String("error", err.Error()))
 		return result{e.value, e.present, e.created}, nil
 	}
 	if current {

@@ -408,6 +408,24 @@ func TestStaleWhileRefreshHangs(t *testing.T) {
 	}
 }
 
+// TestExpireWaitsForASlowRefresh: Expire means a rotation is suspected,
+// so a slow but answering Secrets Manager must deliver the new value, not
+// the one the caller distrusts.
+func TestExpireWaitsForASlowRefresh(t *testing.T) {
+	api := newFake(secretValue)
+	c, _ := newTestCache(api, time.Minute)
+	mustCurrent(t, c)
+	gate := make(chan struct{})
+	api.set(func(f *fakeSM) { f.gate = gate; f.stages[StageCurrent] = "rotated" })
+	c.Expire()
+	time.AfterFunc(2*staleWait, func() { close(gate) })
+	rctx, cancel := context.WithTimeout(ctx, 10*staleWait)
+	defer cancel()
+	if v, err := c.Current(rctx); err != nil || v != "rotated" {
+		t.Fatalf("Current after Expire = %q, %v; want the rotated value", v, err)
+	}
+}
+
 func TestNoStaleAfterInvalidate(t *testing.T) {
 	api := newFake(secretValue)
 	c, _ := newTestCache(api, time.Minute, WithMaxStale(time.Hour))
