@@ -197,13 +197,9 @@ type result struct {
 
 func (c *Cache) read(ctx context.Context, stage string) (result, error) {
 	c.mu.Lock()
-	now := c.now()
-	if e := c.stages[stage]; e != nil {
-		age := now.Sub(e.fetchedAt)
-		if (age < c.ttl && !e.expired) || (now.Before(e.retryAt) && age < c.ttl+c.maxStale) {
-			c.mu.Unlock()
-			return result{e.value, e.present, e.created}, nil
-		}
+	if r, ok := c.cached(stage); ok {
+		c.mu.Unlock()
+		return r, nil
 	}
 	gen := c.gen
 	c.mu.Unlock()
@@ -212,7 +208,18 @@ func (c *Cache) read(ctx context.Context, stage string) (result, error) {
 	// it keeps ctx's values (request id, trace) for logs.
 	fetchCtx := context.WithoutCancel(ctx)
 	key := stage + "/" + strconv.FormatUint(gen, 10)
-	ch := c.flights.DoChan(key, func() (any, error) { return c.refresh(fetchCtx, stage, gen) })
+	ch := c.flights.DoChan(key, func() (any, error) {
+		// A flight that ended between the check above and this one has
+		// stored its value: do not read again.
+		c.mu.Lock()
+		r, ok := c.cached(stage)
+		ok = ok && gen == c.gen
+		c.mu.Unlock()
+		if ok {
+			return r, nil
+		}
+		return c.refresh(fetchCtx, stage, gen)
+	})
 	// A value that may be served stale is not held back for long by a
 	// refresh that hangs (Secrets Manager unreachable rather than
 	// refusing): once its TTL is over, after staleWait; when Expire asked
@@ -250,6 +257,22 @@ func (c *Cache) read(ctx context.Context, stage string) (result, error) {
 		}
 	}
 	return result{}, fmt.Errorf("secrets: read %s (%s): %w", c.secretID, stage, ctx.Err())
+}
+
+// cached returns stage's value if it may be served without a re-read:
+// within its TTL and not expired, or stale while re-reads are spaced out.
+// Called with c.mu held.
+func (c *Cache) cached(stage string) (result, bool) {
+	e := c.stages[stage]
+	if e == nil {
+		return result{}, false
+	}
+	now := c.now()
+	age := now.Sub(e.fetchedAt)
+	if (age < c.ttl && !e.expired) || (now.Before(e.retryAt) && age < c.ttl+c.maxStale) {
+		return result{e.value, e.present, e.created}, true
+	}
+	return result{}, false
 }
 
 // servable returns stage's entry if it is of generation gen and may still
