@@ -182,15 +182,18 @@ func effectivePort(u *url.URL) string {
 var sharedHTTPClient = sync.OnceValue(func() *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          64,
-		MaxIdleConnsPerHost:   32,
-		MaxConnsPerHost:       64, // Okta's org-wide concurrency limit is 75 (35 on Integrator Free)
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 32,
+		MaxConnsPerHost:     64, // Okta's org-wide concurrency limit is 75 (35 on Integrator Free)
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 5 * time.Second,
+		// No ResponseHeaderTimeout: every request runs under its attempt's
+		// deadline (Config.AttemptTimeout), and a transport-wide limit
+		// would cut callers that raise it, such as the System Log poll,
+		// whose queries may take Okta 30 s.
 		ExpectContinueTimeout: time.Second,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 	}}

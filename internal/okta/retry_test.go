@@ -408,3 +408,16 @@ func errorDump(err error) string {
 	}
 	return b.String()
 }
+
+// TestSharedTransportLeavesTheWaitToTheAttempt: the attempt timeout bounds
+// a request; the shared transport must not cut a caller that raises it
+// (the System Log poll allows 35 s for queries Okta may run 30 s).
+func TestSharedTransportLeavesTheWaitToTheAttempt(t *testing.T) {
+	tr, ok := sharedHTTPClient().Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport %T", sharedHTTPClient().Transport)
+	}
+	if tr.ResponseHeaderTimeout != 0 {
+		t.Errorf("ResponseHeaderTimeout %v cuts attempts allowed longer", tr.ResponseHeaderTimeout)
+	}
+}

@@ -385,6 +385,14 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 		if res.newest.After(reached) {
 			reached = res.newest
 		}
+		caughtUp := len(page.Events) < h.pageSize
+		if caughtUp && start.After(reached) {
+			// Every event stored before this poll began has been read,
+			// matching or not. Without this, a filter that matched nothing
+			// for weeks left reached where it was, and a restart after a
+			// configuration change reached back that far.
+			reached = start
+		}
 		saved, err := h.store.SaveCursor(context.WithoutCancel(ctx), cur, page.NextURL, reached)
 		if errors.Is(err, dedupe.ErrCursorConflict) {
 			stop = "cursor moved by another run"
@@ -397,7 +405,7 @@ func (h *Handler) reconcile(ctx context.Context, log *slog.Logger, rec *metrics.
 			return fmt.Errorf("reconcile: %w", err)
 		}
 		cur = saved
-		if len(page.Events) < h.pageSize {
+		if caughtUp {
 			stop = "caught up"
 			return nil
 		}
@@ -444,8 +452,16 @@ func (h *Handler) start(ctx context.Context, log *slog.Logger) (dedupe.Cursor, e
 				return cur, err
 			}
 		}
-		log.WarnContext(ctx, "the stored cursor was made for another org URL, other event types or page size; restarting the poll from a new first page",
-			slog.String("storedCursor", cur.Next), slog.Time("since", since))
+		level, attrs := slog.LevelWarn, []any{slog.String("storedCursor", cur.Next), slog.Time("since", since)}
+		if ttl := h.store.TTL(); now.Sub(since) >= ttl {
+			// The poll was behind by more than the dedupe records last:
+			// events queued that long ago may be queued again. Revoking
+			// twice beats passing events nobody queued; say so loudly.
+			level = slog.LevelError
+			attrs = append(attrs, slog.Duration("dedupeTTL", ttl),
+				slog.String("consequence", "events older than the dedupe TTL may be queued again"))
+		}
+		log.Log(ctx, level, "the stored cursor was made for another org URL, other event types or page size; restarting the poll from a new first page", attrs...)
 	}
 	// Everything before since is behind the new first page by design.
 	saved, err := h.store.SaveCursor(ctx, cur, first, since)

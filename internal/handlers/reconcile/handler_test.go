@@ -627,3 +627,102 @@ func TestOrgURLChangedRestartsThePoll(t *testing.T) {
 		t.Fatalf("cursor %s is not on the org's URL", cur.Next)
 	}
 }
+
+// A caught-up poll whose filter matches nothing for weeks has still read
+// everything up to each run: widening REVOKE_ON_EVENTS then restarts from
+// where the last poll began, not from the last matching event weeks back,
+// and does not queue the events before it.
+func TestRestartAfterQuietWeeksStartsFromTheLastPoll(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now().Add(-30 * 24 * time.Hour)
+	orgClock := fakeclock.New(start)
+	e.org = oktafake.NewTest(t, oktafake.WithClock(orgClock.Now))
+	client, err := okta.New(okta.Config{OrgURL: e.org.URL, Credentials: okta.StaticCredentials(okta.Credentials{APIToken: oktafake.DefaultAPIToken}), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.okta = client
+	narrow := e.handler(t, func(c *Config) {
+		c.EventTypes = []string{"security.breached_credential.detected"}
+		c.Now = orgClock.Now
+	})
+	if err := narrow.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	// 29 days ago: john's sessions were cleared (not enabled then).
+	orgClock.Advance(24 * time.Hour)
+	old := e.add(userEventAt(orgClock.Now(), "user.session.clear", john))
+	// Caught-up polls keep running, every page empty for the filter.
+	for range 3 {
+		orgClock.Advance(7 * 24 * time.Hour)
+		if err := narrow.Handle(context.Background(), scheduled()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastPoll := orgClock.Now()
+	orgClock.Advance(time.Since(orgClock.Now()))
+	cur, _ := e.store.Cursor(context.Background(), CursorName)
+	if !cur.Reached.Equal(lastPoll) {
+		t.Fatalf("after weeks of caught-up polls the cursor says it reached %v, want the last poll's start %v", cur.Reached, lastPoll)
+	}
+
+	// Operator widens REVOKE_ON_EVENTS; look-back is the default 1h.
+	wide := e.handler(t, func(c *Config) {
+		c.EventTypes = []string{"security.breached_credential.detected", "user.session.clear"}
+		c.Now = orgClock.Now
+	})
+	if err := wide.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range e.queued(t) {
+		if reasonOf(t, r).EventUUID == old {
+			t.Fatalf("a caught-up poll restarted from %s back and queued a 29-day-old user.session.clear (README: restart from the look-back unless the poll was behind)", time.Since(cur.Reached).Round(time.Hour))
+		}
+	}
+}
+
+// An event queued a month ago (its dedupe record expired after DEDUPE_TTL)
+// is not queued again when RECONCILE_PAGE_SIZE changes on a caught-up,
+// quiet poll.
+func TestRestartDoesNotRequeueEventsPastTheDedupeTTL(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now().Add(-30 * 24 * time.Hour)
+	orgClock := fakeclock.New(start)
+	e.org = oktafake.NewTest(t, oktafake.WithClock(orgClock.Now))
+	client, err := okta.New(okta.Config{OrgURL: e.org.URL, Credentials: okta.StaticCredentials(okta.Credentials{APIToken: oktafake.DefaultAPIToken}), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.okta = client
+	e.clock.Advance(-30 * 24 * time.Hour) // the table's clock, in step with the org's
+	old := e.add(userEventAt(orgClock.Now(), "user.lifecycle.suspend", jane))
+	orgClock.Advance(time.Minute)
+	h := e.handler(t, func(c *Config) { c.EventTypes = []string{"user.lifecycle.suspend"}; c.Now = orgClock.Now })
+	if err := h.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.queued(t); len(got) != 1 {
+		t.Fatalf("first run queued %+v", got)
+	}
+	for range 4 { // a month of caught-up polls, nothing new
+		orgClock.Advance(7 * 24 * time.Hour)
+		if err := h.Handle(context.Background(), scheduled()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orgClock.Advance(time.Since(orgClock.Now()))
+	e.clock.Advance(30 * 24 * time.Hour)
+	h2 := e.handler(t, func(c *Config) {
+		c.EventTypes = []string{"user.lifecycle.suspend"}
+		c.Now = orgClock.Now
+		c.PageSize = 500
+	})
+	if err := h2.Handle(context.Background(), scheduled()); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range e.queued(t) {
+		if reasonOf(t, r).EventUUID == old {
+			t.Fatalf("page-size change re-queued a 30-day-old suspension already queued (dedupe TTL 7d)")
+		}
+	}
+}
