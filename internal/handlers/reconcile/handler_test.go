@@ -679,6 +679,15 @@ func TestRestartAfterQuietWeeksStartsFromTheLastPoll(t *testing.T) {
 			t.Fatalf("a caught-up poll restarted from %s back and queued a 29-day-old user.session.clear (README: restart from the look-back unless the poll was behind)", time.Since(cur.Reached).Round(time.Hour))
 		}
 	}
+	// The last poll was 8 days ago, beyond the dedupe table's 7-day TTL:
+	// the restart says events may be queued again.
+	var warned bool
+	for _, r := range e.logs.Records(t) {
+		warned = warned || r["level"] == "ERROR" && r["dedupeTTL"] != nil
+	}
+	if !warned {
+		t.Errorf("no ERROR about reaching back past the dedupe TTL:\n%s", e.logs)
+	}
 }
 
 // An event queued a month ago (its dedupe record expired after DEDUPE_TTL)
