@@ -35,6 +35,7 @@ build:
 lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@command -v staticcheck >/dev/null || { echo "staticcheck is not on PATH: go install honnef.co/go/tools/cmd/staticcheck@v0.8.2 and add \$$(go env GOPATH)/bin to PATH (bash .ci/run does both)"; exit 1; }
 	staticcheck ./...
 	cfn-lint template.yaml
 
@@ -46,7 +47,8 @@ test: lint
 ## starts moto_server and a fake Okta org, serves the API on http://127.0.0.1:3000, runs the
 ## demo, then serves until Ctrl-C. `make local ARGS=-demo-only` exits after the demo.
 local:
-	$(GO) run ./cmd/runlocal $(ARGS)
+	$(GO) build -o .build/runlocal ./cmd/runlocal
+	./.build/runlocal $(ARGS)
 
 ## bench: cold start of each bootstrap against the minimal aws-lambda-go function, hook
 ## deliveries against moto_server, revocation drains through 1, 4 and 10 environments

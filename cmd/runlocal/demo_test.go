@@ -23,9 +23,10 @@ func TestDemo(t *testing.T) {
 	defer cancel()
 	var logs logtest.Buffer
 	batches := make(chan batch, 64)
+	buildDir := t.TempDir()
 	s, err := stack.Start(ctx, stack.Options{
 		TemplatePath:   filepath.Join("..", "..", "template.yaml"),
-		BuildDir:       t.TempDir(),
+		BuildDir:       buildDir,
 		Addr:           "127.0.0.1:0",
 		PollWaitTime:   time.Second,
 		ScheduleEvery:  time.Second,
@@ -57,7 +58,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runDemo(ctx, s, oktafake.DemoUserAlice, batches, printer{w: &out}); err != nil {
+	if err := runDemo(ctx, s, oktafake.DemoUserAlice, false, batches, printer{w: &out}); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	text := out.String()
@@ -92,5 +93,35 @@ func TestDemo(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), `trigger=timer`); n == 0 {
 		t.Errorf("no timer-triggered invocation was logged")
+	}
+
+	// The same demo with DryRun=true: the events go the whole way, and
+	// every token stays.
+	dry, err := stack.Start(ctx, stack.Options{
+		TemplatePath:   filepath.Join("..", "..", "template.yaml"),
+		BuildDir:       buildDir,
+		SkipBuild:      true,
+		Addr:           "127.0.0.1:0",
+		PollWaitTime:   time.Second,
+		Parameters:     map[string]string{"DryRun": "true"},
+		FunctionOutput: &logs,
+		Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
+		OnBatch: func(fn string, r localesm.BatchReport) {
+			select {
+			case batches <- batch{function: fn, report: r}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		t.Fatalf("start the dry-run stack: %v", err)
+	}
+	defer dry.Close()
+	out.Reset()
+	if err := runDemo(ctx, dry, oktafake.DemoUserAlice, true, batches, printer{w: &out}); err != nil {
+		t.Fatalf("dry-run demo: %v\n%s", err, out.String())
+	}
+	if want := "dry run (DryRun=true): all 6 refresh tokens are still active"; !strings.Contains(out.String(), want) {
+		t.Errorf("the dry-run demo output lacks %q:\n%s", want, out.String())
 	}
 }

@@ -39,6 +39,7 @@ import (
 
 	"github.com/okta-token-revoker/okta-token-revoker/cmd/runlocal/stack"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/localesm"
+	"github.com/okta-token-revoker/okta-token-revoker/internal/motoserver"
 	"github.com/okta-token-revoker/okta-token-revoker/internal/oktafake"
 )
 
@@ -154,12 +155,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 		case user == "":
 			p.line("No demo: with a real Okta org, pass -demo-user <userId> to revoke that user's tokens.")
 		default:
-			err := runDemo(ctx, s, user, batches, p)
-			if err != nil {
+			dryRun := parameter(s, params, "DryRun") == "true"
+			err := runDemo(ctx, s, user, dryRun, batches, p)
+			switch {
+			case err != nil:
 				p.line("DEMO FAILED: %v", err)
 				if *demoOnly {
 					return fmt.Errorf("demo: %w", err)
 				}
+			case dryRun:
+				p.line("DEMO OK (dry run): the events reached revoke-tokens, which revoked nothing, as DryRun=true asks.")
+			case s.Okta == nil:
+				p.line("DEMO OK: the suspended user's refresh tokens were revoked through the event hook.")
+			default:
+				p.line("DEMO OK: the suspended users' refresh tokens were revoked, through the event hook and through the System Log poll.")
 			}
 		}
 	}
@@ -172,6 +181,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	p.line("Stopping...")
 	return nil
+}
+
+// parameter is the value the stack runs with for the template parameter
+// name: the override, else the template's default.
+func parameter(s *stack.Stack, params parameters, name string) string {
+	if v, ok := params[name]; ok {
+		return v
+	}
+	return s.Template.Parameters[name].Default
 }
 
 // realOkta reads the real Okta org's settings from the environment, if any.
@@ -209,6 +227,8 @@ func printEndpoints(p printer, s *stack.Stack, chosenSecret bool) {
 	p.line("  moto (AWS)        %s", s.Moto.URL())
 	p.line("  revocation queue  %s", s.RevocationQueue.URL)
 	p.line("  dead-letter queue %s", s.DeadLetterQueue.URL)
+	p.line("  enqueue a request AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --region %s --endpoint-url %s sqs send-message --queue-url %s --message-body '{\"userId\":\"%s\"}'",
+		motoserver.AccessKeyID, motoserver.SecretAccessKey, motoserver.Region, s.Moto.URL(), s.RevocationQueue.URL, oktafake.DemoUserCarol)
 	p.line("  routes:")
 	for _, r := range s.Routes {
 		p.line("    %s", r)

@@ -15,8 +15,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -74,6 +76,49 @@ type Parameter struct {
 	AllowedValues  []string
 	// HasDefault tells an empty Default ("") from none at all.
 	HasDefault bool
+}
+
+// Check reports whether value is acceptable for p, as CloudFormation
+// checks a parameter value: one of AllowedValues, a whole match of
+// AllowedPattern, a number for Type Number.
+func (p Parameter) Check(value string) error {
+	if len(p.AllowedValues) > 0 && !slices.Contains(p.AllowedValues, value) {
+		return fmt.Errorf("value %q is not one of %s", value, strings.Join(p.AllowedValues, ", "))
+	}
+	if p.AllowedPattern != "" {
+		re, err := regexp.Compile("^(?:" + p.AllowedPattern + ")$")
+		if err != nil {
+			return fmt.Errorf("AllowedPattern %q: %w", p.AllowedPattern, err)
+		}
+		if !re.MatchString(value) {
+			return fmt.Errorf("value %q does not match %s", value, p.AllowedPattern)
+		}
+	}
+	if p.Type == "Number" {
+		if _, err := strconv.ParseFloat(value, 64); err != nil {
+			return fmt.Errorf("value %q is not a number", value)
+		}
+	}
+	return nil
+}
+
+// CheckParameters reports overrides (name to value, as given to sam deploy
+// --parameter-overrides) that name no parameter of t or that the parameter
+// does not accept, so a misspelt name is not silently ignored.
+func (t *Template) CheckParameters(overrides map[string]string) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(overrides)) {
+		p, ok := t.Parameters[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("parameter %s: the template has no such parameter (it has %s)",
+				name, strings.Join(slices.Sorted(maps.Keys(t.Parameters)), ", ")))
+			continue
+		}
+		if err := p.Check(overrides[name]); err != nil {
+			errs = append(errs, fmt.Errorf("parameter %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Resource is one entry of the Resources section.

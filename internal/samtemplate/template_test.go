@@ -428,3 +428,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckParameters(t *testing.T) {
+	tpl, err := Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		overrides map[string]string
+		wantErr   string // "" for none
+	}{
+		{"none", nil, ""},
+		{"accepted values", map[string]string{"DryRun": "true", "LogLevel": "debug", "ReconcileLookback": "2h", "MaxConcurrency": "5"}, ""},
+		// A misspelt DryRun must not leave real revocations on.
+		{"unknown name", map[string]string{"Dryrun": "true"}, "parameter Dryrun: the template has no such parameter"},
+		{"not an allowed value", map[string]string{"DryRun": "maybe"}, `parameter DryRun: value "maybe" is not one of true, false`},
+		{"pattern matched only in part", map[string]string{"OktaOrgUrl": "https://acme.okta.com/x"}, "parameter OktaOrgUrl: value"},
+		{"not a number", map[string]string{"MaxConcurrency": "five"}, `parameter MaxConcurrency: value "five" is not a number`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tpl.CheckParameters(tt.overrides)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("CheckParameters: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("CheckParameters = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -163,13 +164,14 @@ type Stack struct {
 	Schedules []Schedule
 	Template  *samtemplate.Template
 
-	logger   *slog.Logger
-	server   *http.Server
-	cancel   context.CancelFunc
-	pollers  sync.WaitGroup
-	closers  []func() error
-	closeErr error
-	once     sync.Once
+	logger      *slog.Logger
+	apiListener net.Listener
+	server      *http.Server
+	cancel      context.CancelFunc
+	pollers     sync.WaitGroup
+	closers     []func() error
+	closeErr    error
+	once        sync.Once
 	// schedules by Schedule.Name().
 	schedules map[string]*scheduler
 }
@@ -195,8 +197,24 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}()
 
 	if s.Template, err = samtemplate.Load(opts.TemplatePath); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (run from the repository root, or pass -template)", err)
+		}
 		return nil, err
 	}
+	if err := s.Template.CheckParameters(opts.Parameters); err != nil {
+		return nil, err
+	}
+	// The API's address first: a busy port fails before minutes of work.
+	if s.apiListener, err = net.Listen("tcp", opts.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (is another local stack running? choose another address with -addr 127.0.0.1:3001)", opts.Addr, err)
+	}
+	s.closers = append(s.closers, func() error {
+		if s.server == nil {
+			return s.apiListener.Close()
+		}
+		return nil
+	})
 	bootstraps, err := build(ctx, s.Template, opts)
 	if err != nil {
 		return nil, err
@@ -561,10 +579,7 @@ func (s *Stack) serveAPI(opts Options) error {
 		return err
 	}
 	s.Routes = handler.RouteKeys()
-	ln, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
-	}
+	ln := s.apiListener
 	s.URL = "http://" + ln.Addr().String()
 	s.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

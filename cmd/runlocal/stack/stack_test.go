@@ -1,6 +1,9 @@
 package stack
 
 import (
+	"log/slog"
+	"net"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -133,6 +136,51 @@ func TestOptionsDefaults(t *testing.T) {
 			}
 			if got.Addr != tt.addr || got.HookSecret == "" || got.TemplatePath != "template.yaml" {
 				t.Errorf("defaults = addr %q, hook secret set %v, template %q", got.Addr, got.HookSecret != "", got.TemplatePath)
+			}
+		})
+	}
+}
+
+// TestStartRefusesEarly: mistakes a user makes on the command line fail
+// before the build, moto_server and the functions are started, and say
+// what to do.
+func TestStartRefusesEarly(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name    string
+		opts    Options
+		wantErr string
+	}{
+		{"misspelt parameter", Options{Parameters: map[string]string{"Dryrun": "true"}}, "the template has no such parameter"},
+		{"value the template refuses", Options{Parameters: map[string]string{"DryRun": "maybe"}}, `value "maybe" is not one of true, false`},
+		{"port in use", Options{Addr: busy.Addr().String()}, "choose another address with -addr"},
+		{"no template here", Options{TemplatePath: "template.yaml"}, "run from the repository root, or pass -template"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts
+			if opts.TemplatePath == "" {
+				opts.TemplatePath = "../../../template.yaml"
+			}
+			if opts.Addr == "" {
+				opts.Addr = "127.0.0.1:0"
+			}
+			opts.BuildDir = t.TempDir()
+			opts.Logger = slog.New(slog.DiscardHandler)
+			s, err := Start(t.Context(), opts)
+			if err == nil {
+				s.Close()
+				t.Fatal("Start succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Start: %v, want an error containing %q", err, tt.wantErr)
+			}
+			if entries, _ := os.ReadDir(opts.BuildDir); len(entries) > 0 {
+				t.Errorf("something was built before the refusal: %v", entries)
 			}
 		})
 	}
