@@ -266,7 +266,9 @@ func strOf(v any) string {
 }
 
 func TestSQSRateLimitDelaysUntilOktasReset(t *testing.T) {
-	s := newFakeStack(t, false, nil)
+	// One worker: with more, which message gets the bucket's one call is
+	// up to the scheduler (CI once gave it to the second).
+	s := newFakeStack(t, false, func(c *Config) { c.Concurrency = 1 })
 	s.org.AddToken("00uAlice", "0oaMail")
 	s.org.SetBucketRateLimit(oktafake.BucketApps, 1, time.Hour)
 	// Lambda always sets a deadline; the client waits for a window only
