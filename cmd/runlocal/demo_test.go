@@ -24,21 +24,26 @@ func TestDemo(t *testing.T) {
 	var logs logtest.Buffer
 	batches := make(chan batch, 64)
 	buildDir := t.TempDir()
-	s, err := stack.Start(ctx, stack.Options{
-		TemplatePath:   filepath.Join("..", "..", "template.yaml"),
-		BuildDir:       buildDir,
-		Addr:           "127.0.0.1:0",
-		PollWaitTime:   time.Second,
-		ScheduleEvery:  time.Second,
-		FunctionOutput: &logs,
-		Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
-		OnBatch: func(fn string, r localesm.BatchReport) {
-			select {
-			case batches <- batch{function: fn, report: r}:
-			default:
-			}
-		},
-	})
+	// options are the stack's, reporting batches to the demo.
+	options := func(mod func(*stack.Options)) stack.Options {
+		o := stack.Options{
+			TemplatePath:   filepath.Join("..", "..", "template.yaml"),
+			BuildDir:       buildDir,
+			Addr:           "127.0.0.1:0",
+			PollWaitTime:   time.Second,
+			FunctionOutput: &logs,
+			Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
+			OnBatch: func(fn string, r localesm.BatchReport) {
+				select {
+				case batches <- batch{function: fn, report: r}:
+				default:
+				}
+			},
+		}
+		mod(&o)
+		return o
+	}
+	s, err := stack.Start(ctx, options(func(o *stack.Options) { o.ScheduleEvery = time.Second }))
 	if err != nil {
 		t.Fatalf("start the stack: %v\n%s", err, logs.String())
 	}
@@ -97,22 +102,10 @@ func TestDemo(t *testing.T) {
 
 	// The same demo with DryRun=true: the events go the whole way, and
 	// every token stays.
-	dry, err := stack.Start(ctx, stack.Options{
-		TemplatePath:   filepath.Join("..", "..", "template.yaml"),
-		BuildDir:       buildDir,
-		SkipBuild:      true,
-		Addr:           "127.0.0.1:0",
-		PollWaitTime:   time.Second,
-		Parameters:     map[string]string{"DryRun": "true"},
-		FunctionOutput: &logs,
-		Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
-		OnBatch: func(fn string, r localesm.BatchReport) {
-			select {
-			case batches <- batch{function: fn, report: r}:
-			default:
-			}
-		},
-	})
+	dry, err := stack.Start(ctx, options(func(o *stack.Options) {
+		o.SkipBuild = true
+		o.Parameters = map[string]string{"DryRun": "true"}
+	}))
 	if err != nil {
 		t.Fatalf("start the dry-run stack: %v", err)
 	}

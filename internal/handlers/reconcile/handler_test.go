@@ -634,14 +634,7 @@ func TestOrgURLChangedRestartsThePoll(t *testing.T) {
 // and does not queue the events before it.
 func TestRestartAfterQuietWeeksStartsFromTheLastPoll(t *testing.T) {
 	e := newEnv(t)
-	start := time.Now().Add(-30 * 24 * time.Hour)
-	orgClock := fakeclock.New(start)
-	e.org = oktafake.NewTest(t, oktafake.WithClock(orgClock.Now))
-	client, err := okta.New(okta.Config{OrgURL: e.org.URL, Credentials: okta.StaticCredentials(okta.Credentials{APIToken: oktafake.DefaultAPIToken}), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.okta = client
+	orgClock := e.orgFromAMonthAgo(t)
 	narrow := e.handler(t, func(c *Config) {
 		c.EventTypes = []string{"security.breached_credential.detected"}
 		c.Now = orgClock.Now
@@ -695,14 +688,7 @@ func TestRestartAfterQuietWeeksStartsFromTheLastPoll(t *testing.T) {
 // quiet poll.
 func TestRestartDoesNotRequeueEventsPastTheDedupeTTL(t *testing.T) {
 	e := newEnv(t)
-	start := time.Now().Add(-30 * 24 * time.Hour)
-	orgClock := fakeclock.New(start)
-	e.org = oktafake.NewTest(t, oktafake.WithClock(orgClock.Now))
-	client, err := okta.New(okta.Config{OrgURL: e.org.URL, Credentials: okta.StaticCredentials(okta.Credentials{APIToken: oktafake.DefaultAPIToken}), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.okta = client
+	orgClock := e.orgFromAMonthAgo(t)
 	e.clock.Advance(-30 * 24 * time.Hour) // the table's clock, in step with the org's
 	old := e.add(userEventAt(orgClock.Now(), "user.lifecycle.suspend", jane))
 	orgClock.Advance(time.Minute)
@@ -734,4 +720,18 @@ func TestRestartDoesNotRequeueEventsPastTheDedupeTTL(t *testing.T) {
 			t.Fatalf("page-size change re-queued a 30-day-old suspension already queued (dedupe TTL 7d)")
 		}
 	}
+}
+
+// orgFromAMonthAgo gives e a fake org whose clock starts 30 days ago, and
+// returns the clock, so a test can play weeks of polls.
+func (e *env) orgFromAMonthAgo(t *testing.T) *fakeclock.Clock {
+	t.Helper()
+	orgClock := fakeclock.New(time.Now().Add(-30 * 24 * time.Hour))
+	e.org = oktafake.NewTest(t, oktafake.WithClock(orgClock.Now))
+	client, err := okta.New(okta.Config{OrgURL: e.org.URL, Credentials: okta.StaticCredentials(okta.Credentials{APIToken: oktafake.DefaultAPIToken}), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.okta = client
+	return orgClock
 }
