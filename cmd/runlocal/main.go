@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sort"
@@ -112,6 +113,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if oktaURL != "" && !loopback(*addr) {
+		// Locally nothing checks SigV4: anyone who can reach the address
+		// could list and revoke tokens in the real org.
+		return fmt.Errorf("-addr %s: with a real Okta org the local API must listen on loopback (127.0.0.1, ::1, localhost), since it checks no signatures", *addr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -181,6 +187,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 	<-ctx.Done()
 	p.line("Stopping...")
 	return nil
+}
+
+// loopback reports whether the listen address addr stays on this machine
+// (an empty host means 127.0.0.1).
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "" || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // parameter is the value the stack runs with for the template parameter

@@ -90,3 +90,23 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRunKeepsARealOrgOnLoopback: the local API checks no SigV4, so with a
+// real Okta org it must not be reachable from the network.
+func TestRunKeepsARealOrgOnLoopback(t *testing.T) {
+	t.Setenv("OKTA_ORG_URL", "https://acme.okta.com")
+	t.Setenv("OKTA_API_TOKEN", "00token")
+	t.Setenv("OKTA_API_SECRET_JSON", "")
+	for _, addr := range []string{"0.0.0.0:3000", "192.0.2.10:3000", "[::]:3000"} {
+		var out, errOut strings.Builder
+		err := run([]string{"-addr", addr, "-template", "no-such-template.yaml"}, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "must listen on loopback") {
+			t.Errorf("-addr %s with a real org: %v, want a refusal", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:3000", ":3000", "localhost:3000", "[::1]:3000"} {
+		if !loopback(addr) {
+			t.Errorf("loopback(%q) = false", addr)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package revoketokens
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -331,5 +332,39 @@ func TestSQSUnreadableSecretStopsTheBatch(t *testing.T) {
 	doc := metricsDoc(t, env.metrics)
 	if doc["FailuresOther"] != 1.0 || doc["FailuresUnstarted"] != 2.0 {
 		t.Fatalf("FailuresOther = %v, FailuresUnstarted = %v", doc["FailuresOther"], doc["FailuresUnstarted"])
+	}
+}
+
+// TestSQSAuditNamesTheLeadingMessage: a caller may reuse another
+// request's requestId (the hook's are derived from the event, so they can
+// be computed); the audit record must still name the message that led the
+// revocation and its real sender, and the other message must say it was
+// covered.
+func TestSQSAuditNamesTheLeadingMessage(t *testing.T) {
+	s := newFakeStack(t, false, func(c *Config) { c.Concurrency = 1 })
+	s.org.AddToken("00uAlice", "0oaMail")
+	userWide := sqsMessage("api", `{"userId":"00uAlice","requestId":"shared-id"}`)
+	userWide.Attributes["SenderId"] = "AROAEXAMPLE:revoke-tokens"
+	narrower := sqsMessage("hook", `{"userId":"00uAlice","clientId":"0oaMail","requestId":"shared-id"}`)
+	narrower.Attributes["SenderId"] = "AROAEXAMPLE:okta-hook"
+	resp, err := s.h.HandleSQS(context.Background(), events.SQSEvent{Records: []events.SQSMessage{userWide, narrower}})
+	if err != nil || len(resp.BatchItemFailures) > 0 {
+		t.Fatalf("HandleSQS: %v %+v", err, resp.BatchItemFailures)
+	}
+	var actions int
+	var covered bool
+	for _, r := range s.logs.Records(t) {
+		switch {
+		case strings.HasPrefix(fmt.Sprint(r["msg"]), "okta action"):
+			actions++
+			if r["messageId"] != "api" || r["senderId"] != "AROAEXAMPLE:revoke-tokens" {
+				t.Errorf("audit record names message %v, sender %v; want the leading message api and its SenderId", r["messageId"], r["senderId"])
+			}
+		case r["msg"] == "message done" && r["messageId"] == "hook":
+			covered = r["coveredBy"] == "shared-id"
+		}
+	}
+	if actions == 0 || !covered {
+		t.Errorf("%d audit records; the covered message says coveredBy: %v\n%s", actions, covered, s.logs.String())
 	}
 }

@@ -45,7 +45,10 @@ const maxLoggedError = 512
 // covers (the same target, or a narrower one of the same user when the
 // job revokes all of the user's tokens).
 type job struct {
-	req     revocation.Request
+	req revocation.Request // the leading request, reqs[lead]
+	// lead is the leading message's index: by position, since a caller
+	// may choose another message's requestId.
+	lead    int
 	msgs    []events.SQSMessage
 	reqs    []revocation.Request // per message, parallel to msgs
 	res     revocation.Result
@@ -154,8 +157,8 @@ func (h *Handler) plan(ctx context.Context, rec *metrics.Recorder, msgs []events
 		}
 		j.msgs = append(j.msgs, p.msg)
 		j.reqs = append(j.reqs, p.req)
-		if j.req.RequestID == "" || leads(p.req, j.req) {
-			j.req = p.req
+		if len(j.reqs) == 1 || leads(p.req, j.req) {
+			j.req, j.lead = p.req, len(j.reqs)-1
 		}
 	}
 	return jobs
@@ -235,15 +238,14 @@ func stopsBatch(j *job, forbidden *atomic.Int32) bool {
 }
 
 func (h *Handler) execute(ctx context.Context, j *job) {
-	msg := j.msgs[0]
-	for i, r := range j.reqs {
-		if r.RequestID == j.req.RequestID {
-			msg = j.msgs[i]
-		}
-	}
+	msg := j.msgs[j.lead]
 	attrs := []slog.Attr{
 		slog.String("messageId", msg.MessageId),
 		slog.String("receiveCount", msg.Attributes["ApproximateReceiveCount"]),
+	}
+	if sender := msg.Attributes["SenderId"]; sender != "" {
+		// Set by SQS, unlike the caller attribute, which the sender writes.
+		attrs = append(attrs, slog.String("senderId", sender))
 	}
 	if a, ok := msg.MessageAttributes[AttrCaller]; ok && a.StringValue != nil {
 		attrs = append(attrs, slog.String("enqueuedBy", *a.StringValue))
@@ -303,7 +305,7 @@ func (h *Handler) finish(ctx context.Context, rec *metrics.Recorder, j *job, fai
 			slog.String("scope", string(req.Scope())),
 			slog.String("receiveCount", msg.Attributes["ApproximateReceiveCount"]),
 		}
-		if req.RequestID != j.req.RequestID {
+		if i != j.lead {
 			attrs = append(attrs, slog.String("coveredBy", j.req.RequestID))
 		}
 		switch {
@@ -321,7 +323,7 @@ func (h *Handler) finish(ctx context.Context, rec *metrics.Recorder, j *job, fai
 			h.logger.LogAttrs(ctx, slog.LevelWarn, "message not started: the batch stopped; SQS redelivers it after the visibility timeout", attrs...)
 		case j.err == nil:
 			attrs = append(attrs, slog.String("outcome", string(j.res.Status)))
-			if len(req.Reason) > 0 && req.RequestID != j.req.RequestID {
+			if len(req.Reason) > 0 && i != j.lead {
 				attrs = append(attrs, slog.Any("reason", req.Reason))
 			}
 			h.logger.LogAttrs(ctx, slog.LevelInfo, "message done", attrs...)
