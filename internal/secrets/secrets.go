@@ -118,6 +118,8 @@ type entry struct {
 	expired   bool      // set by Expire: re-read now, but still serve stale
 }
 
+func (e *entry) result() result { return result{e.value, e.present, e.created} }
+
 // NewCache returns a cache for the secret secretID (name or ARN) whose
 // values are re-read after ttl (DefaultTTL if ttl <= 0). Nothing is read
 // until the first call.
@@ -270,7 +272,7 @@ func (c *Cache) cached(stage string) (result, bool) {
 	now := c.now()
 	age := now.Sub(e.fetchedAt)
 	if (age < c.ttl && !e.expired) || (now.Before(e.retryAt) && age < c.ttl+c.maxStale) {
-		return result{e.value, e.present, e.created}, true
+		return e.result(), true
 	}
 	return result{}, false
 }
@@ -302,16 +304,16 @@ func (c *Cache) serveStale(ctx context.Context, stage string, gen uint64) (resul
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
+	if r, ok := c.cached(stage); ok {
+		// Refreshed meanwhile, or another reader already serves it stale.
+		return r, true
+	}
 	e := c.servable(stage, gen, now)
 	if e == nil {
 		return result{}, false
 	}
-	if now.Sub(e.fetchedAt) < c.ttl && !e.expired {
-		// Refreshed meanwhile: the value is fresh.
-		return result{e.value, e.present, e.created}, true
-	}
 	c.servingStale(ctx, e, stage, now, "secrets: refresh is slow, serving the cached value")
-	return result{e.value, e.present, e.created}, true
+	return e.result(), true
 }
 
 // servingStale spaces out the next re-reads of e (reads meanwhile get the
@@ -343,7 +345,7 @@ func (c *Cache) refresh(ctx context.Context, stage string, gen uint64) (result, 
 			return result{}, err
 		}
 		c.servingStale(ctx, e, stage, now, "secrets: refresh failed, serving the cached value", slog.String("error", err.Error()))
-		return result{e.value, e.present, e.created}, nil
+		return e.result(), nil
 	}
 	if current {
 		c.stages[stage] = &entry{value: fetched.value, present: fetched.present, created: fetched.created, fetchedAt: now}
