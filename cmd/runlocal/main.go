@@ -161,7 +161,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		case user == "":
 			p.line("No demo: with a real Okta org, pass -demo-user <userId> to revoke that user's tokens.")
 		default:
-			dryRun := parameter(s, params, "DryRun") == "true"
+			dryRunParam, _ := stack.ParameterValue(s.Template, params, "DryRun") // an error leaves it "": not a dry run
+			dryRun := dryRunParam == "true"
 			err := runDemo(ctx, s, user, dryRun, batches, p)
 			switch {
 			case err != nil:
@@ -201,15 +202,6 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// parameter is the value the stack runs with for the template parameter
-// name: the override, else the template's default.
-func parameter(s *stack.Stack, params parameters, name string) string {
-	if v, ok := params[name]; ok {
-		return v
-	}
-	return s.Template.Parameters[name].Default
 }
 
 // realOkta reads the real Okta org's settings from the environment, if any.

@@ -423,12 +423,12 @@ func (s *Stack) ref(name string, params map[string]string) (string, error) {
 	case "AWS::URLSuffix":
 		return "amazonaws.com", nil
 	}
-	return parameterValue(s.Template, params, name)
+	return ParameterValue(s.Template, params, name)
 }
 
-// parameterValue is a template parameter's local value: the override, else
+// ParameterValue is a template parameter's local value: the override, else
 // its Default.
-func parameterValue(tpl *samtemplate.Template, params map[string]string, name string) (string, error) {
+func ParameterValue(tpl *samtemplate.Template, params map[string]string, name string) (string, error) {
 	p, ok := tpl.Parameters[name]
 	if !ok {
 		return "", fmt.Errorf("!Ref %s names no parameter", name)

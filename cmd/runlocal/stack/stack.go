@@ -543,7 +543,7 @@ func (s *Stack) environment(fn samtemplate.Function, opts Options) (map[string]s
 		if _, ok := s.Template.Parameters[ref]; !ok {
 			return nil, fmt.Errorf("function %s: environment variable %s: !Ref %s names no parameter or queue", fn.LogicalID, name, ref)
 		}
-		val, err := parameterValue(s.Template, opts.Parameters, ref)
+		val, err := ParameterValue(s.Template, opts.Parameters, ref)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: environment variable %s: %w", fn.LogicalID, name, err)
 		}
