@@ -222,9 +222,18 @@ func (p *pacer) wait(ctx context.Context, class string) (*ticket, error) {
 func (p *pacer) spentUntil(class string) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.now()
 	b := p.buckets[class]
-	if b == nil || b.unmetered || !b.known {
+	if b == nil {
+		return time.Time{}
+	}
+	return b.spentUntil(p.now())
+}
+
+// spentUntil is when the bucket lets calls through again if its budget is
+// spent now (the window is out of budget, or over but its reset jitter not
+// yet passed); zero otherwise. Called with the pacer locked.
+func (b *bucket) spentUntil(now time.Time) time.Time {
+	if b.unmetered || !b.known {
 		return time.Time{}
 	}
 	at := b.reset.Add(b.resetJitter)
@@ -247,21 +256,15 @@ func (b *bucket) delay(now time.Time) (d time.Duration, probe bool, interval tim
 	if b.unmetered {
 		return 0, false, 0, time.Time{}
 	}
+	if at := b.spentUntil(now); !at.IsZero() {
+		return at.Sub(now), false, 0, at
+	}
 	if !b.known || !now.Before(b.reset) {
 		// The window is unknown or over: one probe learns the new one.
-		if b.known {
-			if at := b.reset.Add(b.resetJitter); now.Before(at) {
-				return at.Sub(now), false, 0, at
-			}
-		}
 		if b.probing {
 			return probeRecheck, false, 0, time.Time{}
 		}
 		return 0, true, 0, time.Time{}
-	}
-	if b.budget(now) <= 0 {
-		at := b.reset.Add(b.resetJitter)
-		return at.Sub(now), false, 0, at
 	}
 	next := later(b.tat, now).Add(-time.Duration(b.burst * float64(b.interval)))
 	if !next.After(now) {
